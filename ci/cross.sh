@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Cross-compiles for aarch64-unknown-none (seL4) every workspace crate that
+# declares `[package.metadata.vetted] cross = true` in its Cargo.toml.
+# ring builds there with clang.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "${1:-}" in
+packages) echo clang; echo llvm; echo python3 ;;
+tools) ;;
+test)
+    crates=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+for p in m["packages"]:
+    if ((p.get("metadata") or {}).get("vetted") or {}).get("cross"):
+        print(p["name"])')
+    if [ -z "$crates" ]; then echo "no crate asks for a cross build"; exit 0; fi
+    for c in $crates; do
+        echo "cross build: $c (aarch64-unknown-none, release)"
+        CC_aarch64_unknown_none=clang AR_aarch64_unknown_none=llvm-ar \
+            cargo build --locked --release --target aarch64-unknown-none -p "$c"
+    done
+    ;;
+bench) ;;
+*) echo "usage: $0 packages|tools|test|bench" >&2; exit 2 ;;
+esac
