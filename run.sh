@@ -69,9 +69,8 @@ count_results() {
 
 run_tests() {
     setup
-    local tmp
     tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
+    trap 'rm -rf "${tmp:-}"' EXIT
     log "cargo fmt --check"
     cargo fmt --all -- --check
     log "cargo clippy (all targets, warnings are errors)"
