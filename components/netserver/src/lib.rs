@@ -1,0 +1,13 @@
+//! Core logic of the network server PD, `no_std` and host-testable: the
+//! socket table with its per-socket control blocks, the local port pool and
+//! the replay guard for security contexts. The PD binary only wires channels
+//! to this core.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod ports;
+pub mod replay;
+pub mod table;
