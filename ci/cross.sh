@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-compiles for aarch64-unknown-none (seL4) every workspace crate that
 # declares `[package.metadata.vetted] cross = true` in its Cargo.toml.
-# ring builds there with clang.
+# ring builds there with clang (see .cargo/config.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -15,11 +15,9 @@ for p in m["packages"]:
     if ((p.get("metadata") or {}).get("vetted") or {}).get("cross"):
         print(p["name"])')
     if [ -z "$crates" ]; then echo "no crate asks for a cross build"; exit 0; fi
-    for c in $crates; do
-        echo "cross build: $c (aarch64-unknown-none, release)"
-        CC_aarch64_unknown_none=clang AR_aarch64_unknown_none=llvm-ar \
-            cargo build --locked --release --target aarch64-unknown-none -p "$c"
-    done
+    echo "cross build (aarch64-unknown-none, release):" $crates
+    # shellcheck disable=SC2046
+    cargo build --locked --release --target aarch64-unknown-none $(printf -- '-p %s ' $crates)
     ;;
 bench) ;;
 *) echo "usage: $0 packages|tools|test|bench" >&2; exit 2 ;;
