@@ -11,3 +11,4 @@ extern crate alloc;
 pub mod ports;
 pub mod replay;
 pub mod table;
+pub mod vet;
