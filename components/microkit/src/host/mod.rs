@@ -8,8 +8,9 @@
 //!   channel direction): label, count and up to 120 message registers, and a
 //!   state word the caller sleeps on until the server replies (seL4 `Call`
 //!   and `ReplyRecv`). The server handles one event at a time.
-//! - Waiting spins briefly (`VETTED_SPIN_US`, default 50 µs) before
-//!   sleeping in `FUTEX_WAIT`, so a busy exchange never enters the kernel.
+//! - Waiting spins adaptively (at most `VETTED_SPIN_US`, default 20 µs)
+//!   before sleeping in `FUTEX_WAIT`, so a busy exchange on an idle
+//!   multi-core machine never enters the kernel.
 //! - Memory regions are `memfd`s mapped shared with their permissions, at
 //!   the requested address when free (`MAP_FIXED_NOREPLACE`), else anywhere.
 //!
@@ -147,7 +148,7 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         irq_mask: 0,
         maps: Vec::new(),
         spin: Duration::from_micros(
-            std::env::var("VETTED_SPIN_US").ok().and_then(|s| s.parse().ok()).unwrap_or(50),
+            std::env::var("VETTED_SPIN_US").ok().and_then(|s| s.parse().ok()).unwrap_or(20),
         ),
     };
     for (id, fd, peer) in c.notify {
@@ -247,24 +248,53 @@ fn store_msg(slot: &Slot, msg: MessageInfo) {
     slot.count.store(msg.count() as u64, Relaxed);
 }
 
-/// Spins for up to `spin`, then sleeps on `word` while `ready()` is false.
-/// `sleep` announces the sleeper before the final check (Dekker-style with
-/// the waker, so no wake-up is lost).
-fn wait_until(spin: Duration, ready: impl Fn() -> bool, sleep: impl Fn() -> Option<(&'static AtomicU32, u32)>, done: impl Fn()) {
+/// Current spin budget in ns (adaptive, see [`wait_until`]).
+static SPIN_BUDGET_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Waits since spinning was last tried, while the budget is 0.
+static SPIN_SKIPPED: AtomicU64 = AtomicU64::new(0);
+const PROBE_SPIN_NS: u64 = 1_000;
+const PROBE_EVERY: u64 = 64;
+
+/// Waits until `ready()`: spins first, then sleeps on the futex `sleep`
+/// names. `sleep` announces the sleeper before its final check
+/// (Dekker-style with the waker, so no wake-up is lost); `done` retracts it.
+///
+/// Spinning is adaptive: the budget starts at `max` (`VETTED_SPIN_US`),
+/// doubles (up to `max`) when the peer answered while we spun, and halves
+/// when it did not; below 1 µs it drops to 0 and only every 64th wait probes
+/// with 1 µs. On an idle multi-core machine a busy exchange then never enters
+/// the kernel; on a loaded one (where the peer is often not running, and
+/// spinning would only cost us scheduler credit) we sleep at once.
+fn wait_until(
+    max: Duration,
+    ready: impl Fn() -> bool,
+    sleep: impl Fn() -> Option<(&'static AtomicU32, u32)>,
+    done: impl Fn(),
+) {
     if ready() {
         return;
     }
-    let start = Instant::now();
-    'spin: loop {
-        for _ in 0..64 {
-            core::hint::spin_loop();
-            if ready() {
-                return;
+    let max_ns = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    let mut budget = SPIN_BUDGET_NS.load(Relaxed).min(max_ns);
+    if budget == 0 && max_ns > 0 && SPIN_SKIPPED.fetch_add(1, Relaxed) % PROBE_EVERY == PROBE_EVERY - 1 {
+        budget = PROBE_SPIN_NS.min(max_ns);
+    }
+    if budget > 0 {
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                core::hint::spin_loop();
+                if ready() {
+                    SPIN_BUDGET_NS.store(budget.saturating_mul(2).min(max_ns), Relaxed);
+                    return;
+                }
+            }
+            if u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX) >= budget {
+                break;
             }
         }
-        if start.elapsed() >= spin {
-            break 'spin;
-        }
+        let halved = budget / 2;
+        SPIN_BUDGET_NS.store(if halved < PROBE_SPIN_NS { 0 } else { halved }, Relaxed);
     }
     loop {
         match sleep() {
