@@ -51,10 +51,14 @@ pub fn parse(text: &str, file_name: &str, cfg: &Config) -> Result<SystemDescript
             kind: ErrorKind::Xml(e.to_string()),
         }
     })?;
+    let line_starts = core::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let cx = Cx {
         file: file_name,
         doc: &doc,
         cfg,
+        line_starts,
     };
     cx.system()
 }
@@ -75,6 +79,8 @@ struct Cx<'a, 'i> {
     file: &'a str,
     doc: &'a Document<'i>,
     cfg: &'a Config,
+    /// Byte offset of the start of every line (the first is 0).
+    line_starts: Vec<usize>,
 }
 
 /// A PD as parsed, before the tree is flattened.
@@ -101,10 +107,23 @@ fn str_to_bool(s: &str) -> Option<bool> {
 
 impl<'a, 'i> Cx<'a, 'i> {
     fn loc(&self, node: Node) -> Loc {
-        let p = self.doc.text_pos_at(node.range().start);
+        self.loc_at(node.range().start)
+    }
+
+    /// Line and column (in characters, both 1-based) of a byte offset, as
+    /// roxmltree counts them; an offset inside a character counts as the
+    /// start of that character.
+    fn loc_at(&self, pos: usize) -> Loc {
+        let text = self.doc.input_text();
+        let mut pos = pos.min(text.len());
+        while !text.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        let k = self.line_starts.partition_point(|&start| start <= pos);
+        let line_start = self.line_starts[k - 1];
         Loc {
-            line: p.row,
-            column: p.col,
+            line: k as u32,
+            column: text[line_start..pos].chars().count() as u32 + 1,
         }
     }
 
@@ -345,7 +364,12 @@ impl<'a, 'i> Cx<'a, 'i> {
             if child.is_text() {
                 if let Some(text) = child.text() {
                     if !text.trim().is_empty() {
-                        return Err(self.err(child, ErrorKind::UnexpectedText(tag(system))));
+                        // Point at the text itself, not the whitespace before it.
+                        let lead = text.len() - text.trim_start().len();
+                        return Err(self.at(
+                            self.loc_at(child.range().start + lead),
+                            ErrorKind::UnexpectedText(tag(system)),
+                        ));
                     }
                 }
             }
