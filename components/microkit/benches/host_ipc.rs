@@ -20,35 +20,13 @@ use std::time::Instant;
 
 use microkit::runner::{self, Options, Outcome, Sched, Stream};
 use microkit::{Channel, ChannelSet, Handler, Infallible, MessageInfo};
-use sdf::{ChannelEnd, Loc, ProtectionDomain, SystemDescription};
+use sdf::{ProtectionDomain, SystemDescription};
 
 const WARMUP: u64 = 20_000;
 const ROUNDS: u64 = 200_000;
 
-fn pd(name: &str, priority: u8, passive: bool) -> ProtectionDomain {
-    ProtectionDomain {
-        name: name.into(),
-        priority,
-        budget: 1000,
-        period: 1000,
-        passive,
-        stack_size: 0x2000,
-        program_image: format!("{name}.elf"),
-        maps: vec![],
-        irqs: vec![],
-        setvars: vec![],
-        parent: None,
-        child_id: None,
-        loc: Loc::default(),
-    }
-}
-
-fn channel(a: usize, a_pp: bool, b: usize, notify: bool) -> sdf::Channel {
-    sdf::Channel {
-        end_a: ChannelEnd { pd: a, id: 0, pp: a_pp, notify },
-        end_b: ChannelEnd { pd: b, id: 0, pp: false, notify },
-        loc: Loc::default(),
-    }
+fn system(xml: &str) -> SystemDescription {
+    sdf::parse(xml, "bench.system", &sdf::Config::default()).expect("bench system is valid")
 }
 
 /// Runs `system` with this binary as every PD; returns the value of the
@@ -202,16 +180,20 @@ fn main() {
     let unix = unix_rtt_ns();
     println!("unix-socket ping-pong round trip: {unix:.0} ns (one way {:.0} ns)", unix / 2.0);
 
-    let pp_system = SystemDescription {
-        protection_domains: vec![pd("caller", 100, false), pd("server", 200, true)],
-        memory_regions: vec![],
-        channels: vec![channel(0, true, 1, false)],
-    };
-    let notify_system = SystemDescription {
-        protection_domains: vec![pd("pinger", 100, false), pd("ponger", 100, false)],
-        memory_regions: vec![],
-        channels: vec![channel(0, false, 1, true)],
-    };
+    let pp_system = system(
+        r#"<system>
+        <protection_domain name="caller" priority="100"><program_image path="caller.elf"/></protection_domain>
+        <protection_domain name="server" priority="200" passive="true"><program_image path="server.elf"/></protection_domain>
+        <channel><end pd="caller" id="0" pp="true"/><end pd="server" id="0"/></channel>
+        </system>"#,
+    );
+    let notify_system = system(
+        r#"<system>
+        <protection_domain name="pinger" priority="100"><program_image path="pinger.elf"/></protection_domain>
+        <protection_domain name="ponger" priority="100"><program_image path="ponger.elf"/></protection_domain>
+        <channel><end pd="pinger" id="0"/><end pd="ponger" id="0"/></channel>
+        </system>"#,
+    );
     for (spin, what) in [(None, "default: adaptive spin (at most 20 us), then futex"), (Some(0), "no spinning: futex only")] {
         println!("-- host backend, {what}");
         let pp = run_system(&pp_system, "pp_ns", spin);

@@ -242,7 +242,15 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
     let mut mr_fds = Vec::new();
     for mr in &system.memory_regions {
         check(&mr.name)?;
-        mr_fds.push(mk(&format!("vetted-mr-{}", mr.name), mr.size)?);
+        let fd = mk(&format!("vetted-mr-{}", mr.name), mr.size)?;
+        if let Some(prefill) = &mr.prefill {
+            let data = std::fs::read(&prefill.resolved)
+                .map_err(os(format!("reading prefill of {}", prefill.resolved.display())))?;
+            let len = data.len().min(usize::try_from(mr.size).unwrap_or(usize::MAX));
+            std::fs::write(format!("/proc/self/fd/{fd}"), &data[..len])
+                .map_err(os(format!("prefilling memory region {}", mr.name)))?;
+        }
+        mr_fds.push(fd);
     }
     for (p, pd) in system.protection_domains.iter().enumerate() {
         for irq in &pd.irqs {
