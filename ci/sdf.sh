@@ -17,7 +17,10 @@ test)
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
     status=0
-    RUSTC_BOOTSTRAP=1 nice cargo fuzz run --fuzz-dir components/sdf/fuzz parse -- \
+    # New inputs go to corpus/parse (not committed); seeds/ holds the start set.
+    mkdir -p components/sdf/fuzz/corpus/parse
+    RUSTC_BOOTSTRAP=1 nice cargo fuzz run --fuzz-dir components/sdf/fuzz parse \
+        components/sdf/fuzz/corpus/parse components/sdf/fuzz/seeds -- \
         -max_total_time="$FUZZ_SECONDS" -max_len=8192 >"$log" 2>&1 || status=$?
     grep -E "^(Done|SUMMARY)|INFO: Seed" "$log" || true
     if [ "$status" = 0 ]; then
