@@ -333,7 +333,7 @@ fn lex_string(text: &str, mut i: usize, end: usize) -> Result<(String, usize), E
                     if v >= 0x80 {
                         return Err(ErrorKind::Syntax("octal escape above \\177"));
                     }
-                    s.push(v as char);
+                    s.push(char::from(v as u8));
                     i += adv;
                 } else {
                     match c {

@@ -95,38 +95,34 @@ pub(crate) fn compile(
     }
 
     let mut uses_captures = false;
-    let mut run = |f: Field, keypred: bool, consts: &[(Box<str>, Box<str>)], cx: &mut dyn Interner| {
-        mk(f, keypred).map(|o| o.map(|(toks, end)| P::new(text, toks, end, f, limits, cx, consts)))
-    };
+    let consts_ref: &[(Box<str>, Box<str>)] = &consts;
 
     let (authorizer, authorizer_principal) = {
-        let mut p = run(Field::Authorizer, false, &consts, cx)?.ok_or_else(|| {
+        let (toks, end) = mk(Field::Authorizer, false)?.ok_or_else(|| {
             Error::at(ErrorKind::MissingAuthorizer, lex::line_of(text, chunk.start), None)
         })?;
+        let mut p = P::new(text, toks, end, Field::Authorizer, limits, cx, consts_ref);
         let s = p.constant_string()?;
         let principal = Principal::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
-        let idx = cx
-            .principal(principal.clone(), &s)
-            .map_err(|k| Error::at(k, lex::line_of(text, chunk.start), Some(Field::Authorizer)))?;
+        let idx = p.cx.principal(principal.clone(), &s).map_err(|k| p.err_at_start(k))?;
         (idx, principal)
     };
 
-    let licensees = match run(Field::Licensees, true, &consts, cx)? {
+    let licensees = match mk(Field::Licensees, true)? {
         None => LicField::Missing,
-        Some(mut p) if p.toks.is_empty() => {
-            let _ = &mut p;
-            LicField::Empty
-        }
-        Some(mut p) => {
+        Some((toks, _)) if toks.is_empty() => LicField::Empty,
+        Some((toks, end)) => {
+            let mut p = P::new(text, toks, end, Field::Licensees, limits, cx, consts_ref);
             let e = p.lic_or()?;
             p.expect_end()?;
             LicField::Expr(e)
         }
     };
 
-    let conditions = match run(Field::Conditions, false, &consts, cx)? {
+    let conditions = match mk(Field::Conditions, false)? {
         None => None,
-        Some(mut p) => {
+        Some((toks, end)) => {
+            let mut p = P::new(text, toks, end, Field::Conditions, limits, cx, consts_ref);
             let prog = p.program(false)?;
             p.expect_end()?;
             uses_captures |= p.uses_captures;
@@ -134,9 +130,10 @@ pub(crate) fn compile(
         }
     };
 
-    let signature = match run(Field::Signature, false, &consts, cx)? {
+    let signature = match mk(Field::Signature, false)? {
         None => None,
-        Some(mut p) => {
+        Some((toks, end)) => {
+            let mut p = P::new(text, toks, end, Field::Signature, limits, cx, consts_ref);
             let s = p.constant_string()?;
             let sig = Signature::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
             let start = raw.signed_start;
