@@ -203,7 +203,10 @@ impl<'a, 'c> P<'a, 'c> {
     }
 
     fn here(&self) -> usize {
-        self.toks.get(self.pos).map_or(self.end, |t| t.at)
+        match self.toks.get(self.pos).or(self.toks.last()) {
+            Some(t) => t.at,
+            None => self.end,
+        }
     }
     fn err(&self, kind: ErrorKind) -> Error {
         Error::at(kind, lex::line_of(self.text, self.here()), Some(self.field))

@@ -121,12 +121,12 @@ fn signed_part(text: &str) -> Result<(&str, Principal), Error> {
     let chunk = *lex::split_assertions(text)
         .first()
         .ok_or_else(|| Error::at(ErrorKind::Empty, 1, None))?;
-    let mut session = crate::Session::new();
-    let compiled_ids = session.add_policy(&text[chunk.start..chunk.end]);
     let raw = lex::split_fields(text, chunk)?;
     let end = raw
         .signature_keyword
         .ok_or_else(|| Error::at(ErrorKind::Syntax("no Signature field"), 0, Some(Field::Signature)))?;
+    let mut session = crate::Session::new();
+    let compiled_ids = session.add_policy(&text[chunk.start..end]);
     // Parse through the session to get the Authorizer with Local-Constants
     // applied (and to reject malformed assertions before signing).
     compiled_ids.map_err(|e| shift_line(e, text, chunk.start))?;
