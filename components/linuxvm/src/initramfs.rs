@@ -32,6 +32,12 @@ pub const MODULES: &[(&str, bool)] = &[
     ("chacha_generic", true),
     ("poly1305_generic", true),
     ("chacha20poly1305", true),
+    // seqiv/echainiv (the IV generators ESP wraps its AEAD in) take the
+    // default RNG (drbg, hmac(sha512)) and the null skcipher at init.
+    ("crypto_null", true),
+    ("sha512_generic", true),
+    ("jitterentropy_rng", true),
+    ("drbg", true),
     ("aesni_intel", false),
     ("ghash_clmulni_intel", false),
     ("chacha_x86_64", false),
@@ -121,7 +127,7 @@ pub fn init_script(modules: &[String]) -> String {
     s.push_str(&format!(
         "ip link set lo up\n\
          stty -echo 2>/dev/null\n\
-         export PS1='' PS2='' HOME=/tmp\n\
+         export PS1='' PS2='' HOME=/tmp ENV=/etc/shrc\n\
          cd /tmp\n\
          echo {READY_MARKER}\n\
          exec sh\n"
@@ -163,6 +169,9 @@ pub fn build(kernel: &Kernel) -> Result<Vec<u8>, Error> {
     add_binary(&mut a, &ip, "usr/sbin/ip")?;
     a.file("etc/passwd", 0o644, b"root:x:0:0:root:/tmp:/bin/sh\n");
     a.file("etc/group", 0o644, b"root:x:0:\n");
+    // busybox's shell runs its own applets before searching PATH; a function
+    // makes `ip` the real iproute2 binary (`ip xfrm` is not in busybox).
+    a.file("etc/shrc", 0o644, b"ip() { /usr/sbin/ip \"$@\"; }\n");
     let mut names = Vec::new();
     for (name, path) in &order {
         add_host_file(&mut a, path, &format!("lib/modules/{name}.ko"), 0o644)?;

@@ -33,6 +33,11 @@ fn plain_ipv4_ping_and_tcp_echo_with_linux() {
         other => panic!("expected a failed command, got {other:?}"),
     }
 
+    // `ip` is iproute2's (busybox's has no xfrm).
+    let v = guest.run("ip -V").unwrap();
+    assert!(v.contains("iproute2"), "{v}");
+    guest.run("ip xfrm state").unwrap();
+
     guest
         .run("ip addr add 192.0.2.2/24 dev eth0 && ip link set eth0 up")
         .unwrap();
