@@ -9,7 +9,8 @@ use smoltcp::phy::{ChecksumCapabilities, Device};
 use smoltcp::socket::{icmp, tcp};
 use smoltcp::time::{Duration as SmolDuration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, Ipv4Address,
+    EthernetAddress, HardwareAddress, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr,
+    IpAddress, IpCidr, Ipv6Address,
 };
 
 use crate::udp::LinkHandle;
@@ -48,6 +49,28 @@ impl<D: Device> Stack<D> {
             epoch,
             next_port: 49152,
         }
+    }
+
+    /// Adds another address (e.g. an IPv6 one next to the IPv4 one).
+    pub fn add_address(&mut self, cidr: IpCidr) -> Result<(), Error> {
+        let mut res = Ok(());
+        self.iface.update_ip_addrs(|a| {
+            if a.push(cidr).is_err() {
+                res = Err(Error::Net(format!("no room for address {cidr}")));
+            }
+        });
+        res
+    }
+
+    /// Our first IPv6 address.
+    fn ipv6_source(&self) -> Option<Ipv6Address> {
+        self.iface
+            .ip_addrs()
+            .iter()
+            .find_map(|c| match c.address() {
+                IpAddress::Ipv6(a) => Some(a),
+                _ => None,
+            })
     }
 
     /// The stack's clock.
@@ -92,15 +115,16 @@ impl<D: Device> Stack<D> {
         self.next_port
     }
 
-    /// Sends `count` ICMP echo requests (56 data bytes) to `dst`, one at a
-    /// time, and returns the round-trip time of each. Every request must be
-    /// answered within `timeout`.
+    /// Sends `count` ICMP (or ICMPv6) echo requests (56 data bytes) to
+    /// `dst`, one at a time, and returns the round-trip time of each. Every
+    /// request must be answered within `timeout`.
     pub fn ping(
         &mut self,
-        dst: Ipv4Address,
+        dst: impl Into<IpAddress>,
         count: u16,
         timeout: Duration,
     ) -> Result<Vec<Duration>, Error> {
+        let dst = dst.into();
         let sock = icmp::Socket::new(
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
             icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
@@ -114,10 +138,17 @@ impl<D: Device> Stack<D> {
     fn ping_inner(
         &mut self,
         h: SocketHandle,
-        dst: Ipv4Address,
+        dst: IpAddress,
         count: u16,
         timeout: Duration,
     ) -> Result<Vec<Duration>, Error> {
+        let src6 = match dst {
+            IpAddress::Ipv6(_) => Some(
+                self.ipv6_source()
+                    .ok_or_else(|| Error::Net("no IPv6 address to ping from".into()))?,
+            ),
+            IpAddress::Ipv4(_) => None,
+        };
         let ident = self.local_port();
         self.sockets
             .get_mut::<icmp::Socket>(h)
@@ -126,19 +157,34 @@ impl<D: Device> Stack<D> {
         let caps = ChecksumCapabilities::default();
         let mut rtts = Vec::new();
         for seq_no in 0..count {
-            let data: Vec<u8> = (0..56u8).map(|i| i ^ seq_no as u8).collect();
-            let repr = Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data: &data,
-            };
+            let sent: Vec<u8> = (0..56u8).map(|i| i ^ seq_no as u8).collect();
             let started = StdInstant::now();
             {
                 let s = self.sockets.get_mut::<icmp::Socket>(h);
-                let buf = s
-                    .send(repr.buffer_len(), IpAddress::Ipv4(dst))
-                    .map_err(|e| Error::Net(format!("icmp send: {e}")))?;
-                repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps);
+                match (dst, src6) {
+                    (IpAddress::Ipv6(d), Some(src)) => {
+                        let repr = Icmpv6Repr::EchoRequest {
+                            ident,
+                            seq_no,
+                            data: &sent,
+                        };
+                        let buf = s
+                            .send(repr.buffer_len(), dst)
+                            .map_err(|e| Error::Net(format!("icmp send: {e}")))?;
+                        repr.emit(&src, &d, &mut Icmpv6Packet::new_unchecked(buf), &caps);
+                    }
+                    _ => {
+                        let repr = Icmpv4Repr::EchoRequest {
+                            ident,
+                            seq_no,
+                            data: &sent,
+                        };
+                        let buf = s
+                            .send(repr.buffer_len(), dst)
+                            .map_err(|e| Error::Net(format!("icmp send: {e}")))?;
+                        repr.emit(&mut Icmpv4Packet::new_unchecked(buf), &caps);
+                    }
+                }
             }
             let deadline = started + timeout;
             loop {
@@ -146,25 +192,35 @@ impl<D: Device> Stack<D> {
                 let s = self.sockets.get_mut::<icmp::Socket>(h);
                 let mut got = false;
                 while let Ok((payload, from)) = s.recv() {
-                    let Ok(pkt) = Icmpv4Packet::new_checked(payload) else {
+                    if from != dst {
                         continue;
+                    }
+                    let reply = match (dst, src6) {
+                        (IpAddress::Ipv6(d), Some(src)) => Icmpv6Packet::new_checked(payload)
+                            .ok()
+                            .and_then(|p| Icmpv6Repr::parse(&d, &src, &p, &caps).ok())
+                            .and_then(|r| match r {
+                                Icmpv6Repr::EchoReply {
+                                    ident: i,
+                                    seq_no: n,
+                                    data: d,
+                                } => Some((i, n, d == &sent[..])),
+                                _ => None,
+                            }),
+                        _ => Icmpv4Packet::new_checked(payload)
+                            .ok()
+                            .and_then(|p| Icmpv4Repr::parse(&p, &caps).ok())
+                            .and_then(|r| match r {
+                                Icmpv4Repr::EchoReply {
+                                    ident: i,
+                                    seq_no: n,
+                                    data: d,
+                                } => Some((i, n, d == &sent[..])),
+                                _ => None,
+                            }),
                     };
-                    let Ok(reply) = Icmpv4Repr::parse(&pkt, &caps) else {
-                        continue;
-                    };
-                    if let Icmpv4Repr::EchoReply {
-                        ident: i,
-                        seq_no: n,
-                        data: d,
-                    } = reply
-                    {
-                        if from == IpAddress::Ipv4(dst)
-                            && i == ident
-                            && n == seq_no
-                            && d == &data[..]
-                        {
-                            got = true;
-                        }
+                    if reply == Some((ident, seq_no, true)) {
+                        got = true;
                     }
                 }
                 if got {

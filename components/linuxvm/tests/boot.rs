@@ -1,17 +1,18 @@
 //! Boots the stock Debian kernel in QEMU and checks plain IPv4 between it and
-//! a smoltcp stack over the loopback UDP link: ping both ways and a 1 MiB TCP
+//! a smoltcp stack over the loopback UDP link: ping both ways (IPv4 and IPv6)
+//! and a 1 MiB TCP
 //! echo verified byte for byte. Skips (saying why) when QEMU, busybox or the
 //! kernel package are missing, unless `LINUXVM_REQUIRE=1`.
 
 use std::time::{Duration, Instant};
 
 use linuxvm::{Guest, GuestConfig, Stack};
-use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address, Ipv6Address};
 
 const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 
 #[test]
-fn plain_ipv4_ping_and_tcp_echo_with_linux() {
+fn plain_ip_ping_both_ways_and_tcp_echo_with_linux() {
     let t0 = Instant::now();
     let Some(mut guest) = Guest::boot_or_skip(&GuestConfig::default()) else {
         return;
@@ -39,7 +40,10 @@ fn plain_ipv4_ping_and_tcp_echo_with_linux() {
     guest.run("ip xfrm state").unwrap();
 
     guest
-        .run("ip addr add 192.0.2.2/24 dev eth0 && ip link set eth0 up")
+        .run(
+            "ip addr add 192.0.2.2/24 dev eth0 && ip -6 addr add 2001:db8::2/64 dev eth0 nodad \
+             && ip link set eth0 up",
+        )
         .unwrap();
     guest.spawn("nc -ll -p 7 -e /bin/cat").unwrap();
 
@@ -51,7 +55,14 @@ fn plain_ipv4_ping_and_tcp_echo_with_linux() {
         OUR_MAC,
         IpCidr::new(IpAddress::v4(192, 0, 2, 1), 24),
     );
+    stack
+        .add_address(IpCidr::new(
+            IpAddress::v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            64,
+        ))
+        .unwrap();
     let guest_ip = Ipv4Address::new(192, 0, 2, 2);
+    let guest_ip6 = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
     // Our stack pings the guest (the first one also resolves ARP).
     let rtts = stack.ping(guest_ip, 3, Duration::from_secs(10)).unwrap();
@@ -69,6 +80,19 @@ fn plain_ipv4_ping_and_tcp_echo_with_linux() {
     println!("{}", out.text);
     assert_eq!(out.status, 0, "guest ping failed:\n{}", out.text);
     assert!(out.text.contains("3 packets received"), "{}", out.text);
+
+    // The same over IPv6 (neighbour discovery included).
+    let rtts = stack.ping(guest_ip6, 2, Duration::from_secs(10)).unwrap();
+    assert_eq!(rtts.len(), 2);
+    let out = guest
+        .exec(
+            "ping6 -c 2 -W 5 2001:db8::1",
+            Duration::from_secs(30),
+            &mut || stack.poll_wait(Duration::from_millis(2)),
+        )
+        .unwrap();
+    assert_eq!(out.status, 0, "guest ping6 failed:\n{}", out.text);
+    assert!(out.text.contains("2 packets received"), "{}", out.text);
 
     // 1 MiB through the guest's echo server, checked byte for byte.
     let data: Vec<u8> = (0..1u32 << 20)
