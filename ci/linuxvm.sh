@@ -5,7 +5,9 @@
 #   packages  Debian packages: QEMU for x86, busybox-static, iproute2.
 #   test      make sure the stock Debian cloud kernel can be fetched (apt lists
 #             present), then run the VM tests with LINUXVM_REQUIRE=1 so that a
-#             missing prerequisite fails instead of skipping.
+#             missing prerequisite fails instead of skipping. When the caller
+#             already exported LINUXVM_REQUIRE=1 for `cargo test --workspace`,
+#             the tests ran strictly there and are not repeated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,12 @@ packages)
 tools) ;;
 test)
     ensure_kernel_available
+    if [ "${LINUXVM_REQUIRE:-}" = 1 ] && [ "${LINUXVM_RERUN:-}" != 1 ]; then
+        # The caller already ran `cargo test --workspace` with
+        # LINUXVM_REQUIRE=1, so the VM tests ran strictly there.
+        echo "linuxvm: VM tests already ran with LINUXVM_REQUIRE=1 (LINUXVM_RERUN=1 to run again)"
+        exit 0
+    fi
     export LINUXVM_REQUIRE=1
     cargo test --locked -p linuxvm --test boot
     if [ -f components/ipsec/tests/linux_interop.rs ]; then

@@ -2,12 +2,14 @@
 //!
 //! Boots Debian's stock cloud kernel in QEMU (see the `linuxvm` crate), gives
 //! it hand-keyed transport-mode SAs and policies with `ip xfrm`, and faces it
-//! with a smoltcp stack over our [`ipsec::EspDevice`]. For each algorithm:
-//! ping both ways, a 1 MiB TCP echo checked byte for byte, the wire checked to
-//! carry only ESP, the guest's `ip -s xfrm state` counters checked against
-//! ours, and a replayed and a tampered packet sent each way and rejected
-//! (guest: xfrm state stats and /proc/net/xfrm_stat; us: typed drop events
-//! and SA counters). One VM boot for all algorithms.
+//! with a smoltcp stack over our [`ipsec::EspDevice`]. For each algorithm
+//! (AES-GCM-128/256, ChaCha20-Poly1305, AES-GMAC-128/256), over IPv4 and then
+//! IPv6: ping both ways, a 1 MiB TCP echo checked byte for byte, the wire
+//! checked to carry only ESP (payload hidden except with GMAC), the guest's
+//! `ip -s xfrm state` counters checked against ours, and a replayed and a
+//! forged packet sent each way and rejected (guest: xfrm state stats and
+//! /proc/net/xfrm_stat; us: typed drop events and SA counters). One VM boot
+//! for everything.
 //!
 //! Skips, saying why, when QEMU, busybox or the kernel package are missing,
 //! unless `LINUXVM_REQUIRE=1` (which `ci/linuxvm.sh test` sets).
@@ -20,11 +22,29 @@ use ipsec::{
     Service,
 };
 use linuxvm::{Guest, GuestConfig, LinkHandle, Stack, UdpEthernet};
-use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address, Ipv6Address};
 
 const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const US: Ipv4Address = Ipv4Address::new(192, 0, 2, 1);
 const GUEST: Ipv4Address = Ipv4Address::new(192, 0, 2, 2);
+const US6: Ipv6Address = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+const GUEST6: Ipv6Address = Ipv6Address::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+
+/// The two peers' addresses in one IP version.
+#[derive(Debug, Clone, Copy)]
+struct Peers {
+    us: IpAddress,
+    guest: IpAddress,
+}
+
+const V4: Peers = Peers {
+    us: IpAddress::Ipv4(US),
+    guest: IpAddress::Ipv4(GUEST),
+};
+const V6: Peers = Peers {
+    us: IpAddress::Ipv6(US6),
+    guest: IpAddress::Ipv6(GUEST6),
+};
 const ECHO_PORT: u16 = 7;
 const ECHO_BYTES: usize = 1 << 20;
 const REPLAY_WINDOW: u32 = 32;
@@ -145,13 +165,32 @@ fn xfrm_stat(guest: &mut Guest) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// ESP header offset in an Ethernet frame carrying IPv4 ESP between the peers.
+/// ESP header offset in an Ethernet frame carrying ESP over IPv4 or IPv6
+/// (transport mode: ESP right after the IP header).
 fn esp_offset(frame: &[u8]) -> Option<usize> {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 {
-        return None;
+    match ip_frame(frame)? {
+        (14, 50) => {
+            let ihl = usize::from(frame[14] & 0x0f) * 4;
+            (frame.len() >= 14 + ihl + 8).then_some(14 + ihl)
+        }
+        (6, 50) => (frame.len() >= 14 + 40 + 8).then_some(14 + 40),
+        _ => None,
     }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    (frame[23] == 50 && frame.len() >= 14 + ihl + 8).then_some(14 + ihl)
+}
+
+/// `(IP version marker, next protocol)` of an IP frame: 14 for IPv4 (to
+/// keep the IHL case apart), 6 for IPv6.
+fn ip_frame(frame: &[u8]) -> Option<(u8, u8)> {
+    match frame.get(12..14)? {
+        [0x08, 0x00] if frame.len() >= 34 && frame[14] >> 4 == 4 => Some((14, frame[23])),
+        [0x86, 0xdd] if frame.len() >= 54 && frame[14] >> 4 == 6 => Some((6, frame[20])),
+        _ => None,
+    }
+}
+
+/// Neighbour discovery and MLD travel in the clear on both sides.
+fn is_nd_or_mld(frame: &[u8]) -> bool {
+    ip_frame(frame) == Some((6, 58)) && matches!(frame[54], 130..=137 | 143)
 }
 
 fn esp_spi_seq(frame: &[u8]) -> Option<(u32, u32)> {
@@ -174,18 +213,19 @@ fn tamper(frame: &[u8]) -> Vec<u8> {
     f
 }
 
-fn is_ipv4(frame: &[u8]) -> bool {
-    frame.len() >= 34 && frame[12..14] == [0x08, 0x00]
-}
-
-/// The frames of one direction: all IPv4 frames must be ESP.
+/// The frames of one direction: every IP frame must be ESP (ND/MLD aside).
 fn check_only_esp(frames: &[Vec<u8>], what: &str) -> usize {
     let mut esp = 0;
-    for f in frames.iter().filter(|f| is_ipv4(f)) {
+    for f in frames {
+        let Some((_, proto)) = ip_frame(f) else {
+            continue;
+        };
+        if is_nd_or_mld(f) {
+            continue;
+        }
         assert!(
             esp_offset(f).is_some(),
-            "{what}: a clear IPv4 frame (protocol {}) crossed the link",
-            f[23]
+            "{what}: a clear IP frame (protocol {proto}) crossed the link"
         );
         esp += 1;
     }
@@ -211,7 +251,14 @@ struct Round {
     spi_in: u32,
 }
 
-fn configure(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm, round: usize) -> Round {
+fn configure(
+    guest: &mut Guest,
+    stack: &mut EspStack,
+    alg: Algorithm,
+    round: usize,
+    p: Peers,
+) -> Round {
+    let (us, them) = (p.us, p.guest);
     let spi_out = 0x1000 + 2 * round as u32; // us -> guest
     let spi_in = 0x1001 + 2 * round as u32; // guest -> us
     let k_out = keymat(alg, round, 0);
@@ -220,23 +267,28 @@ fn configure(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm, round: usi
     let cmds = [
         "ip xfrm policy flush".to_string(),
         "ip xfrm state flush".to_string(),
+        // Neighbour discovery stays in the clear (our engine does the same).
+        "ip xfrm policy add src ::/0 dst ::/0 proto 58 type 135 dir out priority 10".into(),
+        "ip xfrm policy add src ::/0 dst ::/0 proto 58 type 135 dir in priority 10".into(),
+        "ip xfrm policy add src ::/0 dst ::/0 proto 58 type 136 dir out priority 10".into(),
+        "ip xfrm policy add src ::/0 dst ::/0 proto 58 type 136 dir in priority 10".into(),
         format!(
-            "ip xfrm state add src {US} dst {GUEST} proto esp spi {spi_out:#x} reqid {round} \
+            "ip xfrm state add src {us} dst {them} proto esp spi {spi_out:#x} reqid {round} \
              mode transport replay-window {REPLAY_WINDOW} aead '{name}' 0x{} 128",
             hex(&k_out)
         ),
         format!(
-            "ip xfrm state add src {GUEST} dst {US} proto esp spi {spi_in:#x} reqid {round} \
+            "ip xfrm state add src {them} dst {us} proto esp spi {spi_in:#x} reqid {round} \
              mode transport aead '{name}' 0x{} 128",
             hex(&k_in)
         ),
         format!(
-            "ip xfrm policy add src {GUEST} dst {US} dir out \
-             tmpl src {GUEST} dst {US} proto esp reqid {round} mode transport"
+            "ip xfrm policy add src {them} dst {us} dir out priority 100 \
+             tmpl src {them} dst {us} proto esp reqid {round} mode transport"
         ),
         format!(
-            "ip xfrm policy add src {US} dst {GUEST} dir in \
-             tmpl src {US} dst {GUEST} proto esp reqid {round} mode transport"
+            "ip xfrm policy add src {us} dst {them} dir in priority 100 \
+             tmpl src {us} dst {them} proto esp reqid {round} mode transport"
         ),
     ];
     for c in &cmds {
@@ -256,7 +308,7 @@ fn configure(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm, round: usi
     for h in old_policies {
         engine.spd.remove(h);
     }
-    let (us, guest_ip) = (IpAddress::Ipv4(US), IpAddress::Ipv4(GUEST));
+    let guest_ip = them;
     let out_sa = engine
         .sad
         .add(
@@ -289,10 +341,15 @@ fn configure(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm, round: usi
     }
 }
 
-fn guest_ping(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm) {
+fn guest_ping(guest: &mut Guest, stack: &mut EspStack, alg: Algorithm, us: IpAddress) {
+    let ping = if matches!(us, IpAddress::Ipv6(_)) {
+        "ping6"
+    } else {
+        "ping"
+    };
     let out = guest
         .exec(
-            &format!("ping -c 3 -W 5 {US}"),
+            &format!("{ping} -c 3 -W 5 {us}"),
             Duration::from_secs(40),
             &mut || stack.poll_wait(Duration::from_millis(2)),
         )
@@ -311,9 +368,10 @@ fn run_round(
     link: &LinkHandle,
     alg: Algorithm,
     round: usize,
+    p: Peers,
 ) {
     let t = Instant::now();
-    let r = configure(guest, stack, alg, round);
+    let r = configure(guest, stack, alg, round, p);
     let data: Vec<u8> = (0..ECHO_BYTES)
         .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 11) as u8 ^ round as u8)
         .collect();
@@ -323,16 +381,11 @@ fn run_round(
     link.take_rx();
     link.set_capture(true);
     stack
-        .ping(GUEST, 3, Duration::from_secs(15))
+        .ping(p.guest, 3, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{}: our ping of the guest: {e}", alg.name()));
-    guest_ping(guest, stack, alg);
+    guest_ping(guest, stack, alg, p.us);
     let took = stack
-        .tcp_echo(
-            IpAddress::Ipv4(GUEST),
-            ECHO_PORT,
-            &data,
-            Duration::from_secs(150),
-        )
+        .tcp_echo(p.guest, ECHO_PORT, &data, Duration::from_secs(150))
         .unwrap_or_else(|e| panic!("{}: tcp echo: {e}", alg.name()));
     // Let the last ACKs and FINs settle.
     stack.serve_for(Duration::from_millis(300));
@@ -528,7 +581,7 @@ fn run_round(
 
     // --- and the SAs still carry traffic afterwards ---
     stack
-        .ping(GUEST, 1, Duration::from_secs(15))
+        .ping(p.guest, 1, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{}: ping after the injections: {e}", alg.name()));
     println!("{}: round done in {:?}", alg.name(), t.elapsed());
 }
@@ -547,7 +600,8 @@ fn linux_xfrm_interop_all_algorithms() {
     );
     guest
         .run(&format!(
-            "ip addr add {GUEST}/24 dev eth0 && ip link set eth0 up"
+            "ip addr add {GUEST}/24 dev eth0 && ip -6 addr add {GUEST6}/64 dev eth0 nodad \
+             && ip link set eth0 up"
         ))
         .unwrap();
     guest
@@ -561,15 +615,25 @@ fn linux_xfrm_interop_all_algorithms() {
         OUR_MAC,
         IpCidr::new(IpAddress::Ipv4(US), 24),
     );
+    stack
+        .add_address(IpCidr::new(IpAddress::Ipv6(US6), 64))
+        .unwrap();
 
     // Before any SA: our SPD discards, so the guest is unreachable.
     assert!(stack.ping(GUEST, 1, Duration::from_secs(2)).is_err());
 
-    for (round, alg) in ALGORITHMS.iter().copied().enumerate() {
-        run_round(&mut guest, &mut stack, &handle, alg, round + 1);
+    assert!(stack.ping(GUEST6, 1, Duration::from_secs(2)).is_err());
+
+    let mut round = 0;
+    for (family, peers) in [("IPv4", V4), ("IPv6", V6)] {
+        for alg in ALGORITHMS {
+            round += 1;
+            println!("--- {} over {family}", alg.name());
+            run_round(&mut guest, &mut stack, &handle, alg, round, peers);
+        }
     }
     println!(
-        "linux interop: {} algorithms in {:?}",
+        "linux interop: {} algorithms over IPv4 and IPv6 in {:?}",
         ALGORITHMS.len(),
         t0.elapsed()
     );

@@ -1,7 +1,6 @@
-//! Boots the stock Debian kernel in QEMU and checks plain IPv4 between it and
-//! a smoltcp stack over the loopback UDP link: ping both ways (IPv4 and IPv6)
-//! and a 1 MiB TCP
-//! echo verified byte for byte. Skips (saying why) when QEMU, busybox or the
+//! Boots the stock Debian kernel in QEMU and checks plain IP between it and a
+//! smoltcp stack over the loopback UDP link: ping both ways (IPv4 and IPv6)
+//! and a 1 MiB TCP echo verified byte for byte. Skips (saying why) when QEMU, busybox or the
 //! kernel package are missing, unless `LINUXVM_REQUIRE=1`.
 
 use std::time::{Duration, Instant};
