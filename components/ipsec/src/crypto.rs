@@ -88,6 +88,40 @@ impl Algorithm {
     }
 }
 
+/// Error reading keying material written in hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HexError {
+    /// A character that is not a hex digit.
+    BadDigit,
+    /// An odd number of hex digits.
+    OddLength,
+}
+
+/// Parse keying material written as Linux `ip xfrm` does: hex digits with
+/// an optional `0x` prefix (`0x0123...`).
+pub fn keymat_from_hex(s: &str) -> Result<alloc::vec::Vec<u8>, HexError> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if s.len() % 2 != 0 {
+        return Err(HexError::OddLength);
+    }
+    let digit = |c: u8| -> Result<u8, HexError> {
+        match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(HexError::BadDigit),
+        }
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
 /// Error of a transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CryptoError {
@@ -382,6 +416,14 @@ mod test {
         let tag = tr.seal_detached(&iv, &aad, &mut data).unwrap();
         assert_eq!(&data[..16], &hex("d31a8d34648e60db7b86afbc53ef7ec2")[..]);
         assert_eq!(&tag[..], &hex("1ae10b594f09e26a7e902ecbd0600691")[..]);
+    }
+
+    #[test]
+    fn hex_keys() {
+        assert_eq!(keymat_from_hex("0x0aFf"), Ok(alloc::vec![0x0a, 0xff]));
+        assert_eq!(keymat_from_hex("0102"), Ok(alloc::vec![1, 2]));
+        assert_eq!(keymat_from_hex("0x123"), Err(HexError::OddLength));
+        assert_eq!(keymat_from_hex("zz"), Err(HexError::BadDigit));
     }
 
     #[test]

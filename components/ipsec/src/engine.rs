@@ -23,8 +23,8 @@ use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 
 use crate::crypto::{Algorithm, CryptoError};
 use crate::replay::ReplayError;
-use crate::sa::{Direction, LifetimeKind, Mode, SaId, SaState, Sad, Service};
-use crate::spd::{Action, Flow, PolicyHandle, Spd};
+use crate::sa::{Direction, LifetimeKind, Mode, SaConfig, SaId, SaState, Sad, SadError, Service};
+use crate::spd::{Action, Flow, PolicyHandle, Protect, Selector, Spd};
 use crate::wire::{self, Trailer, HEADER_LEN, ICV_LEN, IV_LEN};
 
 /// Bytes needed before an outbound packet: ESP header, IV and an outer IPv6 header.
@@ -410,6 +410,17 @@ fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
     hdr[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
+/// What [`Engine::add_host_pair`] installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPair {
+    /// The outbound SA.
+    pub outbound: SaId,
+    /// The inbound SA.
+    pub inbound: SaId,
+    /// The PROTECT policy.
+    pub policy: PolicyHandle,
+}
+
 /// Maximum number of queued events.
 pub const EVENT_QUEUE: usize = 1024;
 
@@ -429,6 +440,72 @@ impl Engine {
     /// An engine with empty databases (default action DISCARD).
     pub fn new() -> Engine {
         Engine::default()
+    }
+
+    /// Install a hand-keyed pair of SAs between two hosts and a PROTECT
+    /// policy for all their traffic, as `ip xfrm state add` (twice) and `ip
+    /// xfrm policy add` (both directions) do on Linux. `outbound` and
+    /// `inbound` are `(SPI, key || salt)`. The policy goes at `priority`
+    /// (lower first).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_host_pair(
+        &mut self,
+        algorithm: Algorithm,
+        mode: Mode,
+        local: IpAddress,
+        remote: IpAddress,
+        outbound: (u32, &[u8]),
+        inbound: (u32, &[u8]),
+        priority: u32,
+        now: Instant,
+    ) -> Result<HostPair, SadError> {
+        let mut out = SaConfig::new(
+            outbound.0,
+            Direction::Outbound,
+            algorithm,
+            outbound.1,
+            local,
+            remote,
+        );
+        out.mode = mode;
+        let mut inb = SaConfig::new(
+            inbound.0,
+            Direction::Inbound,
+            algorithm,
+            inbound.1,
+            local,
+            remote,
+        );
+        inb.mode = mode;
+        let out_id = self.sad.add(out, now)?;
+        let in_id = match self.sad.add(inb, now) {
+            Ok(id) => id,
+            Err(e) => {
+                self.sad.remove(out_id);
+                return Err(e);
+            }
+        };
+        let policy = self.spd.insert(
+            priority,
+            Selector::hosts(local, remote),
+            Action::Protect(Protect {
+                service: Service::of(algorithm),
+                outbound: Some(out_id),
+                inbound: Some(in_id),
+            }),
+        );
+        Ok(HostPair {
+            outbound: out_id,
+            inbound: in_id,
+            policy,
+        })
+    }
+
+    /// Remove what [`Engine::add_host_pair`] installed.
+    pub fn remove_host_pair(&mut self, pair: HostPair) {
+        self.spd.remove(pair.policy);
+        self.sad.remove(pair.outbound);
+        self.sad.remove(pair.inbound);
     }
 
     /// Counters.

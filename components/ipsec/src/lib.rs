@@ -28,11 +28,11 @@ pub mod sa;
 pub mod spd;
 pub mod wire;
 
-pub use crypto::{Algorithm, CryptoError, Transform, ALL_ALGORITHMS};
+pub use crypto::{keymat_from_hex, Algorithm, CryptoError, HexError, Transform, ALL_ALGORITHMS};
 pub use device::EspDevice;
 pub use engine::{
-    Counters, DropReason, Engine, Event, Inbound, InboundInfo, Outbound, HEADROOM, MAX_OVERHEAD,
-    TAILROOM,
+    Counters, DropReason, Engine, Event, HostPair, Inbound, InboundInfo, Outbound, HEADROOM,
+    MAX_OVERHEAD, TAILROOM,
 };
 pub use sa::{
     Direction, Lifetime, LifetimeKind, Mode, Sa, SaConfig, SaCounters, SaId, SaState, Sad,

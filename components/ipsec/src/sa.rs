@@ -397,6 +397,20 @@ impl Sad {
         self.sas.get_mut(&id)
     }
 
+    /// Move an outbound SA's sequence counter forward so the next packet
+    /// gets `last_sent + 1` (e.g. to resume an SA whose counter was saved).
+    /// Never moves it back, which would repeat IVs: returns false then, or if
+    /// there is no such SA.
+    pub fn advance_sequence(&mut self, id: SaId, last_sent: u64) -> bool {
+        match self.sas.get_mut(&id) {
+            Some(sa) if last_sent >= sa.seq_out => {
+                sa.seq_out = last_sent;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The inbound SA with this SPI.
     pub fn lookup_inbound(&self, spi: u32) -> Option<SaId> {
         self.inbound.get(&spi).copied()
