@@ -405,10 +405,21 @@ fn ipv4_checksum(hdr: &[u8]) -> u16 {
 }
 
 fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
+    // Incremental checksum update (RFC 1624, eqn. 3): only the total-length
+    // word and the TTL/protocol word change.
+    let word = |h: &[u8], i: usize| u32::from(u16::from_be_bytes([h[i], h[i + 1]]));
+    let (old_len, old_tp) = (word(hdr, 2), word(hdr, 8));
     hdr[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     hdr[9] = proto;
-    let c = ipv4_checksum(hdr);
-    hdr[10..12].copy_from_slice(&c.to_be_bytes());
+    let (new_len, new_tp) = (word(hdr, 2), word(hdr, 8));
+    let mut sum = u32::from(!u16::from_be_bytes([hdr[10], hdr[11]]))
+        + (!old_len & 0xffff)
+        + new_len
+        + (!old_tp & 0xffff)
+        + new_tp;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    hdr[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
 fn lifetime_event(sa: &mut crate::sa::Sa, id: SaId, now: Instant) -> Option<Event> {
@@ -749,7 +760,10 @@ impl Engine {
                         hdr[8] = 64;
                         hdr[12..16].copy_from_slice(&l.octets());
                         hdr[16..20].copy_from_slice(&r.octets());
-                        set_ipv4_len_proto(hdr, new_len, PROTO_ESP);
+                        hdr[2..4].copy_from_slice(&(new_len as u16).to_be_bytes());
+                        hdr[9] = PROTO_ESP;
+                        let c = ipv4_checksum(hdr);
+                        hdr[10..12].copy_from_slice(&c.to_be_bytes());
                     }
                     (IpAddress::Ipv6(l), IpAddress::Ipv6(r)) => {
                         hdr[..4].copy_from_slice(&[0x60, 0, 0, 0]);
