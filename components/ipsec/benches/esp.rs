@@ -164,6 +164,17 @@ fn esp_bench() {
             }
             black_box(&*raw);
         };
+        // Profiling aid: a fixed number of one side only, for `perf stat`.
+        if let Ok(side) = std::env::var("ESP_BENCH_FIXED") {
+            for _ in 0..200_000 {
+                if side == "ours" {
+                    ours();
+                } else {
+                    bare();
+                }
+            }
+            continue;
+        }
         // Warm up (CPU frequency, caches), then pairs of back-to-back runs:
         // the ratio is the median of the pairs' ratios, which shared-machine
         // noise disturbs much less than separate best-of figures.

@@ -337,6 +337,8 @@ pub struct Sad {
     sas: Vec<Option<Box<Sa>>>,
     inbound: BTreeMap<u32, SaId>,
     count: usize,
+    /// The last inbound SPI looked up: packets come in trains.
+    last_inbound: Option<(u32, SaId)>,
 }
 
 impl Sad {
@@ -386,6 +388,7 @@ impl Sad {
                 self.count -= 1;
                 if sa.config.direction == Direction::Inbound {
                     self.inbound.remove(&sa.config.spi);
+                    self.last_inbound = None;
                 }
                 true
             }
@@ -414,6 +417,19 @@ impl Sad {
             }
             _ => false,
         }
+    }
+
+    /// The inbound SA with this SPI, mutable, through a one-entry cache.
+    pub(crate) fn inbound_mut(&mut self, spi: u32) -> Option<(SaId, &mut Sa)> {
+        let id = match self.last_inbound {
+            Some((s, id)) if s == spi => id,
+            _ => {
+                let id = *self.inbound.get(&spi)?;
+                self.last_inbound = Some((spi, id));
+                id
+            }
+        };
+        Some((id, self.get_mut(id)?))
     }
 
     /// The inbound SA with this SPI.

@@ -396,13 +396,21 @@ impl Spd {
 
     /// Like [`Spd::lookup`], through a small cache of recent flows, and
     /// returning the entry itself (for the engine's hot path).
+    #[inline]
     pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
         let cached = self
             .cache
             .slots
             .iter()
             .flatten()
-            .find(|(f, _)| f == flow)
+            .find(|(f, _)| {
+                // Ports first: they tell flows apart soonest.
+                f.local_port == flow.local_port
+                    && f.remote_port == flow.remote_port
+                    && f.protocol == flow.protocol
+                    && f.remote == flow.remote
+                    && f.local == flow.local
+            })
             .map(|(_, o)| *o);
         let order = match cached {
             Some(o) => o,
