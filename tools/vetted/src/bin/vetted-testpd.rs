@@ -19,14 +19,19 @@ fn region(name: &str) -> MemoryRegion {
     MemoryRegion::by_name(name).unwrap_or_else(|e| panic!("memory region {name}: {e}"))
 }
 
-/// 64-bit FNV-1a.
+/// FNV-1a over 64-bit little-endian words (fast enough in debug builds).
 fn fnv(mut h: u64, data: &[u8]) -> u64 {
-    for b in data {
-        h ^= u64::from(*b);
+    for w in data.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..w.len()].copy_from_slice(w);
+        h ^= u64::from_le_bytes(b);
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     h
 }
+
+/// Payload bytes per data message: after a type byte and 7 bytes padding.
+const PAYLOAD: usize = SLOT - 4 - 8;
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 struct PingPong {
@@ -38,7 +43,10 @@ impl Handler for PingPong {
     type Error = String;
     fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
         if !channels.contains(CH) {
-            return Err(format!("notified on unexpected channels {}", channels.display()));
+            return Err(format!(
+                "notified on unexpected channels {}",
+                channels.display()
+            ));
         }
         self.n += 1;
         if self.ping && self.n == ROUNDS {
@@ -55,7 +63,7 @@ impl Handler for PingPong {
 }
 
 fn client() -> NullHandler {
-    let tag = microkit::pd_name().len() as u64;
+    let tag: u64 = microkit::pd_name().bytes().map(u64::from).sum();
     for i in 0..CALLS {
         microkit::set_mr(0, i);
         microkit::set_mr(1, i * 2);
@@ -63,26 +71,49 @@ fn client() -> NullHandler {
         let reply = CH.pp_call(MessageInfo::new(i % 100, 3));
         let (sum, echo) = (microkit::get_mr(0), microkit::get_mr(1));
         if reply.label() != i % 100 + 1 || reply.count() != 2 || sum != i * 3 + tag || echo != tag {
-            panic!("{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}", microkit::pd_name());
+            panic!(
+                "{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}",
+                microkit::pd_name()
+            );
         }
     }
     debug_println!("{}: {CALLS} calls ok", microkit::pd_name());
+    CH.notify(); // tell the server this client is done
     microkit::stop()
 }
 
 struct Server {
     calls: u64,
     busy: bool,
+    clients: usize,
+    done: ChannelSet,
 }
 
 impl Handler for Server {
     type Error = String;
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        self.done = ChannelSet::from_bits(self.done.bits() | channels.bits());
+        if self.done.iter().count() == self.clients {
+            debug_println!(
+                "server: {} calls from {} clients, done",
+                self.calls,
+                self.clients
+            );
+            microkit::stop();
+        }
+        Ok(())
+    }
+
     fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
         if self.busy {
             return Err("two calls at once".into());
         }
         self.busy = true;
-        let (a, b, tag) = (microkit::get_mr(0), microkit::get_mr(1), microkit::get_mr(2));
+        let (a, b, tag) = (
+            microkit::get_mr(0),
+            microkit::get_mr(1),
+            microkit::get_mr(2),
+        );
         microkit::set_mr(0, a + b + tag);
         microkit::set_mr(1, tag);
         self.calls += 1;
@@ -100,50 +131,61 @@ struct Producing {
     sum: u64,
     state: u64,
     notifies: u64,
-    done: bool,
+    /// The message being sent (kept when the queue is full).
+    chunk: Vec<u8>,
+    pending: usize,
 }
 
 impl Producing {
+    /// The next message: data, then a trailer with the total and checksum.
+    fn next(&mut self) -> usize {
+        let chunk = &mut self.chunk;
+        if self.sent < QUEUE_BYTES {
+            let n = ((QUEUE_BYTES - self.sent) as usize).min(PAYLOAD);
+            chunk[0] = 0;
+            for w in chunk[8..8 + n].chunks_mut(8) {
+                // xorshift64
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                let bytes = self.state.to_le_bytes();
+                w.copy_from_slice(&bytes[..w.len()]);
+            }
+            self.sent += n as u64;
+            self.sum = fnv(self.sum, &chunk[8..8 + n]);
+            n + 8
+        } else {
+            chunk[0] = 1;
+            chunk[1..9].copy_from_slice(&self.sent.to_le_bytes());
+            chunk[9..17].copy_from_slice(&self.sum.to_le_bytes());
+            17
+        }
+    }
+
+    /// Pushes until the queue is full (then waits for the consumer's
+    /// notification) or everything is sent (then stops this PD).
     fn fill(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; SLOT - 4];
         loop {
-            if self.done {
-                return Ok(());
+            if self.pending == 0 {
+                self.pending = self.next();
             }
-            let msg_len;
-            if self.sent < QUEUE_BYTES {
-                let n = ((QUEUE_BYTES - self.sent) as usize).min(chunk.len() - 1);
-                chunk[0] = 0;
-                for b in &mut chunk[1..=n] {
-                    // xorshift64
-                    self.state ^= self.state << 13;
-                    self.state ^= self.state >> 7;
-                    self.state ^= self.state << 17;
-                    *b = self.state as u8;
-                }
-                msg_len = n + 1;
-            } else {
-                chunk[0] = 1;
-                chunk[1..9].copy_from_slice(&self.sent.to_le_bytes());
-                chunk[9..17].copy_from_slice(&self.sum.to_le_bytes());
-                msg_len = 17;
-            }
-            match self.q.push(&chunk[..msg_len]) {
+            match self.q.push(&self.chunk[..self.pending]) {
                 Ok(()) => {
-                    if chunk[0] == 0 {
-                        self.sent += (msg_len - 1) as u64;
-                        self.sum = fnv(self.sum, &chunk[1..msg_len]);
-                    } else {
-                        self.done = true;
+                    let trailer = self.chunk[0] == 1;
+                    self.pending = 0;
+                    if self.q.signal_if_requested() {
+                        self.notifies += 1;
+                    }
+                    if trailer {
                         debug_println!(
                             "producer: sent {} bytes, checksum {:016x}, {} notifications",
                             self.sent,
                             self.sum,
                             self.notifies
                         );
-                    }
-                    if self.q.signal_if_requested() {
-                        self.notifies += 1;
+                        // The consumer runs concurrently, so this can happen
+                        // even during init.
+                        microkit::stop();
                     }
                 }
                 Err(QueueError::Full) => {
@@ -163,11 +205,7 @@ impl Producing {
 impl Handler for Producing {
     type Error = String;
     fn notified(&mut self, _: ChannelSet) -> Result<(), String> {
-        self.fill()?;
-        if self.done {
-            microkit::stop();
-        }
-        Ok(())
+        self.fill()
     }
 }
 
@@ -185,9 +223,9 @@ impl Handler for Consuming {
         let mut buf = vec![0u8; SLOT];
         loop {
             match self.q.pop(&mut buf) {
-                Ok(Some(n)) if n >= 1 && buf[0] == 0 => {
-                    self.got += (n - 1) as u64;
-                    self.sum = fnv(self.sum, &buf[1..n]);
+                Ok(Some(n)) if n >= 8 && buf[0] == 0 => {
+                    self.got += (n - 8) as u64;
+                    self.sum = fnv(self.sum, &buf[8..n]);
                 }
                 Ok(Some(17)) if buf[0] == 1 => {
                     let total = u64::from_le_bytes(buf[1..9].try_into().unwrap_or_default());
@@ -198,7 +236,11 @@ impl Handler for Consuming {
                         self.got,
                         self.sum,
                         self.wakeups,
-                        if ok { "checksum ok" } else { "CHECKSUM MISMATCH" }
+                        if ok {
+                            "checksum ok"
+                        } else {
+                            "CHECKSUM MISMATCH"
+                        }
                     );
                     self.q.signal_if_requested();
                     microkit::stop();
@@ -235,7 +277,10 @@ fn mapped_as(r: &MemoryRegion, perms: &str) -> bool {
         let mut f = l.split_whitespace();
         let range = f.next().unwrap_or("");
         let p = f.next().unwrap_or("");
-        let start = range.split('-').next().and_then(|s| usize::from_str_radix(s, 16).ok());
+        let start = range
+            .split('-')
+            .next()
+            .and_then(|s| usize::from_str_radix(s, 16).ok());
         start == Some(base) && p == perms
     })
 }
@@ -249,18 +294,20 @@ fn perms() -> NullHandler {
     ok &= ro.write(0, &[1]) == Err(microkit::AccessError::Permission);
     ok &= rw.write(0, b"hello").is_ok();
     ok &= MemoryRegion::by_name("nonexistent").is_err();
-    debug_println!("perms: {} (rw at {:p}, ro at {:p}, {} bytes)", if ok { "ok" } else { "WRONG" }, rw.as_ptr(), ro.as_ptr(), ro.size());
+    debug_println!(
+        "perms: {} (rw at {:p}, ro at {:p}, {} bytes)",
+        if ok { "ok" } else { "WRONG" },
+        rw.as_ptr(),
+        ro.as_ptr(),
+        ro.size()
+    );
     microkit::stop()
 }
 
 fn main() {
-    // The role comes from the PD name; the runner hands it over in the
-    // environment, read by `run_main` (which exits if it is missing).
-    let name = std::env::var(microkit_env()).ok().and_then(|c| {
-        c.lines().find_map(|l| l.strip_prefix("name\t").map(str::to_string))
-    });
-    let role = name.unwrap_or_default();
-    let role = role.trim_end_matches(|c: char| c.is_ascii_digit());
+    // The role comes from the PD name, minus trailing digits.
+    let name = microkit::_private::configured_pd_name().unwrap_or_default();
+    let role = name.trim_end_matches(|c: char| c.is_ascii_digit());
     match role {
         "ping" => microkit::_private::run_main(|| {
             CH.notify();
@@ -270,26 +317,50 @@ fn main() {
         "client" => microkit::_private::run_main(client),
         "server" => microkit::_private::run_main(|| {
             debug_println!("server: passive={}", microkit::pd_is_passive());
-            Server { calls: 0, busy: false }
+            let clients = name.trim_start_matches("server").parse().unwrap_or(1);
+            Server {
+                calls: 0,
+                busy: false,
+                clients,
+                done: ChannelSet::default(),
+            }
         }),
         "producer" => microkit::_private::run_main(|| {
             let q = Producer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
-            let mut p = Producing { q, sent: 0, sum: FNV_START, state: 0x9e37_79b9_7f4a_7c15, notifies: 0, done: false };
+            let mut p = Producing {
+                q,
+                sent: 0,
+                sum: FNV_START,
+                state: 0x9e37_79b9_7f4a_7c15,
+                notifies: 0,
+                chunk: vec![0; SLOT],
+                pending: 0,
+            };
             if let Err(e) = p.fill() {
                 panic!("{e}");
             }
+            // The consumer may have looked before anything was queued and
+            // then found data, so asked for nothing: kick it once.
+            CH.notify();
             p
         }),
         "consumer" => microkit::_private::run_main(|| {
             let q = Consumer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
             // Ask for a notification before anything is produced.
             let _ = q.request_signal();
-            Consuming { q, got: 0, sum: FNV_START, wakeups: 0 }
+            Consuming {
+                q,
+                got: 0,
+                sum: FNV_START,
+                wakeups: 0,
+            }
         }),
         "garbage" => microkit::_private::run_main(|| {
             // Claims 0xdeadbeef messages in a queue of far fewer slots.
             let r = region("queue");
-            r.atomic_u32(0).unwrap_or_else(|e| panic!("{e}")).store(0xdead_beef, Ordering::SeqCst);
+            r.atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .store(0xdead_beef, Ordering::SeqCst);
             CH.notify();
             debug_println!("garbage: wrote a bogus tail index");
             microkit::stop();
@@ -297,7 +368,9 @@ fn main() {
             NullHandler::new()
         }),
         "crasher" => microkit::_private::run_main(|| {
-            let lives = region("lives").atomic_u32(0).unwrap_or_else(|e| panic!("{e}"));
+            let lives = region("lives")
+                .atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"));
             let life = lives.fetch_add(1, Ordering::SeqCst) + 1;
             debug_println!("crasher: life {life}");
             if life < 3 {
@@ -318,8 +391,4 @@ fn main() {
             std::process::exit(3)
         }
     }
-}
-
-fn microkit_env() -> &'static str {
-    "VETTED_PD"
 }
