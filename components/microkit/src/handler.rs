@@ -93,7 +93,7 @@ impl Handler for NullHandler {
 /// Declares the PD entry point. `init` is a function returning the
 /// [`Handler`]; it runs once, then the handler serves events forever.
 ///
-/// ```ignore
+/// ```text
 /// #![cfg_attr(target_os = "none", no_std)]
 /// #![cfg_attr(target_os = "none", no_main)]
 /// fn init() -> impl microkit::Handler { microkit::NullHandler::new() }
