@@ -380,6 +380,45 @@ fn crashed_pd_is_restarted_with_its_memory_kept() {
     assert!(!r.stdout.contains("survived"), "{}", r.all());
 }
 
+#[test]
+fn call_in_flight_is_delivered_again_to_a_restarted_server() {
+    let r = run(
+        &[
+            r#"<memory_region name="lives" size="0x1000" />"#.to_string(),
+            pd("client", 10, false, ""),
+            pd(
+                "flaky",
+                20,
+                false,
+                r#"<map mr="lives" vaddr="0x10000000" perms="rw" />"#,
+            ),
+            channel("client", 0, r#"pp="true""#, "flaky", 0, r#"notify="false""#),
+        ],
+        &["--on-crash", "restart"],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("[vetted] PD 'flaky' crashed: killed by signal 6 (SIGABRT)"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("[flaky] flaky: life 2"), "{}", r.all());
+    // Every reply checked by the client, including the one interrupted.
+    assert!(
+        r.stdout.contains("[client] client: 2000 calls ok"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout
+            .contains("[flaky] server: 1990 calls from 1 clients, done"),
+        "{}",
+        r.all()
+    );
+}
+
 /// Starts two endless PDs and waits until the runner reported both.
 fn start_sleepers() -> (Child, PathBuf, JoinHandle<String>, Vec<u32>) {
     let path = write_system(&[pd("sleeper1", 10, false, ""), pd("sleeper2", 20, false, "")]);

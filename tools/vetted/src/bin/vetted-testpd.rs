@@ -125,6 +125,24 @@ impl Handler for Server {
     }
 }
 
+struct Flaky {
+    life: u32,
+    server: Server,
+}
+
+impl Handler for Flaky {
+    type Error = String;
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        if self.life == 1 && self.server.calls == 10 {
+            std::process::abort();
+        }
+        self.server.protected(ch, msg)
+    }
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        self.server.notified(channels)
+    }
+}
+
 struct Producing {
     q: Producer,
     sent: u64,
@@ -323,6 +341,23 @@ fn main() {
                 busy: false,
                 clients,
                 done: ChannelSet::default(),
+            }
+        }),
+        "flaky" => microkit::_private::run_main(|| {
+            // A server that crashes in the middle of its first call.
+            let lives = region("lives")
+                .atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let life = lives.fetch_add(1, Ordering::SeqCst) + 1;
+            debug_println!("flaky: life {life}");
+            Flaky {
+                life,
+                server: Server {
+                    calls: 0,
+                    busy: false,
+                    clients: 1,
+                    done: ChannelSet::default(),
+                },
             }
         }),
         "producer" => microkit::_private::run_main(|| {
