@@ -492,7 +492,8 @@ fn memory_regions_have_their_address_and_permissions() {
                 10,
                 false,
                 r#"<map mr="rw" vaddr="0x40000000" perms="rw" setvar_vaddr="rw_vaddr" />
-                   <map mr="ro" vaddr="0x40010000" perms="r" />"#,
+                   <map mr="ro" vaddr="0x40010000" perms="r" />
+                   <map mr="rw" vaddr="0x40020000" perms="r" setvar_vaddr="rw_again" />"#,
             ),
         ],
         &[],

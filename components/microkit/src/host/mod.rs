@@ -194,10 +194,13 @@ fn init_state(c: PdConfig) -> Result<State, String> {
             symbol: m.symbol,
             region,
         });
+        // A region may be mapped twice: close its fd only after the loop.
         if !cache.iter().any(|(f, _)| *f == m.fd) {
-            sys::close(m.fd);
+            cache.push((m.fd, 0));
         }
     }
+    // Mappings stay valid without their descriptors; close them so nothing
+    // this PD starts inherits them.
     for (fd, _) in cache {
         sys::close(fd);
     }

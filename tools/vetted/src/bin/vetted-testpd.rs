@@ -311,6 +311,11 @@ fn perms() -> NullHandler {
     ok &= mapped_as(&ro, "r--s");
     ok &= ro.write(0, &[1]) == Err(microkit::AccessError::Permission);
     ok &= rw.write(0, b"hello").is_ok();
+    // The same region mapped a second time, read-only, sees the write.
+    let again = region("rw_again");
+    let mut b = [0u8; 5];
+    ok &= again.read(0, &mut b).is_ok() && &b == b"hello" && mapped_as(&again, "r--s");
+    ok &= again.as_ptr() as usize == 0x4002_0000;
     ok &= MemoryRegion::by_name("nonexistent").is_err();
     debug_println!(
         "perms: {} (rw at {:p}, ro at {:p}, {} bytes)",
