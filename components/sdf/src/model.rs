@@ -140,7 +140,8 @@ pub struct SetVar {
 /// A protection domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtectionDomain {
-    /// Unique name (at most 64 bytes, as Microkit's `microkit_name`).
+    /// Unique name. Any length is accepted, as by Microkit; its monitor keeps
+    /// the first 64 bytes (see [`Warning::LongPdName`]).
     pub name: String,
     /// Priority, 0..=254.
     pub priority: u8,
