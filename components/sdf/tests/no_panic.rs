@@ -58,6 +58,28 @@ const TOKENS: &[&str] = &[
     "<![CDATA[x]]>",
 ];
 
+/// The fuzz target's seeds: a configuration selector byte, then the text.
+const SEEDS: [&[u8]; 2] = [
+    include_bytes!("../fuzz/seeds/aarch64-full"),
+    include_bytes!("../fuzz/seeds/x86-full"),
+];
+
+#[test]
+fn fuzz_seeds_are_valid_systems() {
+    let aarch64 = std::str::from_utf8(&SEEDS[0][1..]).unwrap();
+    assert_eq!(
+        parse(aarch64, "s", &Config::default())
+            .unwrap()
+            .protection_domains
+            .len(),
+        3
+    );
+    let x86 = std::str::from_utf8(&SEEDS[1][1..]).unwrap();
+    let sd = parse(x86, "s", &Config::x86_64()).unwrap();
+    assert_eq!(sd.io_maps.len(), 1);
+    assert!(sd.domains.is_some());
+}
+
 fn corpus() -> Vec<String> {
     let mut v = vec![
         include_str!("fixtures/valid_full.system").to_string(),
@@ -65,6 +87,9 @@ fn corpus() -> Vec<String> {
         "<system/>".into(),
         "<system></system>".into(),
     ];
+    for seed in SEEDS {
+        v.push(String::from_utf8_lossy(&seed[1..]).into_owned());
+    }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../system");
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
