@@ -33,7 +33,8 @@ run    validates it, then starts every protection domain as a Linux process
        --timeout     stop every PD after SECS seconds (exit status 0)
        The run ends (status 0) when every active (non-passive) PD has stopped.
        Ctrl-C / SIGTERM stop every PD (status 130 / 143).
---board        qemu_virt_aarch64 (default) or rpi4b: kernel facts for validation
+--board        a Microkit 2.3.0 board name (qemu_virt_aarch64 default, rpi4b, ...):
+               kernel facts for validation
 --search-path  directory searched for prefill_path files (repeatable)";
 
 struct Args {
@@ -96,15 +97,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                     Some(Duration::try_from_secs_f64(secs).map_err(|_| "--timeout: out of range")?);
             }
             "--board" => {
-                a.config = match value("--board")?.as_str() {
-                    "qemu_virt_aarch64" => sdf::Config::qemu_virt_aarch64(),
-                    "rpi4b" => sdf::Config::rpi4b(),
-                    v => {
-                        return Err(format!(
-                            "--board: expected qemu_virt_aarch64 or rpi4b, not {v:?}"
-                        ))
-                    }
-                }
+                let board = value("--board")?;
+                a.config = sdf::Config::for_board(&board)
+                    .ok_or_else(|| format!("--board: unknown Microkit board {board:?}"))?;
             }
             "--search-path" => search_paths.push(PathBuf::from(value("--search-path")?)),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
