@@ -45,9 +45,9 @@ pub enum CrashPolicy {
 pub enum Sched {
     /// Everything at the runner's own priority.
     None,
-    /// Nice values: the highest priority in the system runs at nice 0,
-    /// lower ones up to nice 19, proportionally (unprivileged users cannot
-    /// go below 0).
+    /// Nice values relative to the runner's: the highest priority in the
+    /// system runs at the runner's nice, lower ones up to 19 more,
+    /// proportionally (capped at nice 19).
     Nice,
     /// SCHED_FIFO with priority 1 + prio·98/254 where permitted (root or
     /// CAP_SYS_NICE), else as `Nice`.

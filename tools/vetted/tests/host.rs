@@ -419,6 +419,36 @@ fn call_in_flight_is_delivered_again_to_a_restarted_server() {
     );
 }
 
+/// This process's nice value (field 19 of /proc/self/stat).
+fn own_nice() -> i64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let after = stat.rsplit(')').next().expect("stat format");
+    after
+        .split_whitespace()
+        .nth(16)
+        .and_then(|v| v.parse().ok())
+        .expect("nice")
+}
+
+#[test]
+fn priorities_become_relative_nice_values() {
+    let r = run(
+        &[
+            pd("nice1", 254, false, ""),
+            pd("nice2", 127, false, ""),
+            pd("nice3", 0, false, ""),
+        ],
+        &["--sched", "nice"],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let base = own_nice();
+    for (pd, offset) in [("nice1", 0), ("nice2", 10), ("nice3", 19)] {
+        let want = format!("[{pd}] {pd}: nice {}", (base + offset).min(19));
+        assert!(r.stdout.contains(&want), "want {want}\n{}", r.all());
+    }
+}
+
 /// Starts two endless PDs and waits until the runner reported both.
 fn start_sleepers() -> (Child, PathBuf, JoinHandle<String>, Vec<u32>) {
     let path = write_system(&[pd("sleeper1", 10, false, ""), pd("sleeper2", 20, false, "")]);

@@ -207,7 +207,7 @@ pub fn signal_name(sig: i32) -> &'static str {
 pub enum SchedRequest {
     /// Leave it alone.
     None,
-    /// `setpriority` with this nice value.
+    /// `setpriority` with this nice value, relative to the runner's.
     Nice(i32),
     /// SCHED_FIFO at this priority (1..=99), falling back to `Nice`.
     Fifo(i32, i32),
@@ -223,6 +223,11 @@ pub fn prepare_child(
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is always safe.
     let parent = unsafe { libc::getpid() };
+    // Nice values are relative to the runner's own (which may be niced).
+    // SAFETY: getpriority has no memory effects; -1 is also a valid nice, so
+    // errors are not distinguished (the runner's nice is always readable).
+    let base = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let nice = move |n: i32| (base + n).min(19);
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (prctl, getppid, setpgid, fcntl,
     // sched_setscheduler, setpriority, _exit); it allocates nothing (`fds`
@@ -240,12 +245,12 @@ pub fn prepare_child(
             match sched {
                 SchedRequest::None => {}
                 SchedRequest::Nice(n) => {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                    libc::setpriority(libc::PRIO_PROCESS, 0, nice(n));
                 }
                 SchedRequest::Fifo(p, n) => {
                     let param = libc::sched_param { sched_priority: p };
                     if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
-                        libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                        libc::setpriority(libc::PRIO_PROCESS, 0, nice(n));
                     }
                 }
             }

@@ -303,6 +303,17 @@ fn mapped_as(r: &MemoryRegion, perms: &str) -> bool {
     })
 }
 
+/// This process's nice value (field 19 of /proc/self/stat).
+fn own_nice() -> i64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(16)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN)
+}
+
 fn perms() -> NullHandler {
     let rw = region("rw_vaddr");
     let ro = region("ro");
@@ -426,6 +437,12 @@ fn main() {
             NullHandler::new()
         }),
         "perms" => microkit::_private::run_main(perms),
+        "nice" => microkit::_private::run_main(|| {
+            debug_println!("{}: nice {}", microkit::pd_name(), own_nice());
+            microkit::stop();
+            #[allow(unreachable_code)]
+            NullHandler::new()
+        }),
         other => {
             eprintln!("vetted-testpd: unknown role {other:?}");
             std::process::exit(3)
