@@ -419,6 +419,40 @@ fn call_in_flight_is_delivered_again_to_a_restarted_server() {
     );
 }
 
+fn rpc_parts(client: &str, server: &str) -> Vec<String> {
+    let map = r#"<map mr="rpc" vaddr="0x10000000" perms="rw" />"#;
+    vec![
+        r#"<memory_region name="rpc" size="0x1000" />"#.to_string(),
+        pd(client, 10, false, map),
+        pd(server, 20, true, map),
+        channel(client, 0, r#"pp="true""#, server, 0, r#"notify="false""#),
+    ]
+}
+
+#[test]
+fn typed_rpc_answers_and_rejects_misuse_with_typed_errors() {
+    let r = run(&rpc_parts("rpcclient", "rpcserver"), &[], LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("[rpcclient] rpcclient: typed answers and errors ok"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn typed_rpc_client_survives_a_lying_server() {
+    let r = run(&rpc_parts("rpcvictim", "evilserver"), &[], LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("[rpcvictim] rpcvictim: every violation typed"),
+        "{}",
+        r.all()
+    );
+}
+
 /// This process's nice value (field 19 of /proc/self/stat).
 fn own_nice() -> i64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");

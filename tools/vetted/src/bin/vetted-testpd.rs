@@ -5,9 +5,12 @@
 use std::sync::atomic::Ordering;
 
 use ipc::queue::{Consumer, Producer, QueueError};
+use ipc::rpc::{self, CallError, ServerError};
+use ipc::PeerMisbehaviour;
 use microkit::{
     debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo, NullHandler,
 };
+use serde::{Deserialize, Serialize};
 
 const ROUNDS: u64 = 1000;
 const CALLS: u64 = 2000;
@@ -123,6 +126,119 @@ impl Handler for Server {
         self.busy = false;
         Ok(MessageInfo::new(msg.label() + 1, 2))
     }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Req {
+    Add(u32, u32),
+    Hello(String),
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum AppError {
+    Overflow,
+}
+
+struct RpcServer {
+    rpc: rpc::Server<256>,
+}
+
+impl Handler for RpcServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        Ok(self
+            .rpc
+            .handle(msg, |req: Req| -> Result<String, AppError> {
+                match req {
+                    Req::Add(a, b) => a
+                        .checked_add(b)
+                        .map(|s| s.to_string())
+                        .ok_or(AppError::Overflow),
+                    Req::Hello(name) => Ok(format!("hello, {name}")),
+                }
+            }))
+    }
+}
+
+/// A typed client, then the same channel misused by hand: every misuse
+/// must come back as the matching typed server error.
+fn rpc_client() -> NullHandler {
+    let buf = region("rpc");
+    let client = rpc::Client::<256>::new(CH, buf);
+    let mut ok = true;
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(40, 2));
+    ok &= r == Ok(Ok("42".into()));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(u32::MAX, 1));
+    ok &= r == Ok(Err(AppError::Overflow));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Hello("vetted".into()));
+    ok &= r == Ok(Ok("hello, vetted".into()));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Hello("x".repeat(300)));
+    ok &= r == Err(CallError::Encode);
+    // By hand: a length beyond the buffer, garbage bytes, a wrong label.
+    microkit::set_mr(0, 1 << 40);
+    ok &= CH.pp_call(MessageInfo::new(0, 1)).label() == ServerError::BadRequestLength.label();
+    ok &= buf.write(0, &[0xff; 8]).is_ok();
+    microkit::set_mr(0, 8);
+    ok &= CH.pp_call(MessageInfo::new(0, 1)).label() == ServerError::BadRequest.label();
+    ok &= CH.pp_call(MessageInfo::new(7, 1)).label() == ServerError::BadRequestLabel.label();
+    debug_println!(
+        "rpcclient: {}",
+        if ok {
+            "typed answers and errors ok"
+        } else {
+            "WRONG"
+        }
+    );
+    microkit::stop()
+}
+
+/// A server that answers every call with a different protocol violation.
+struct EvilServer {
+    calls: u64,
+    buf: MemoryRegion,
+}
+
+impl Handler for EvilServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, _: MessageInfo) -> Result<MessageInfo, String> {
+        self.calls += 1;
+        Ok(match self.calls {
+            1 => {
+                microkit::set_mr(0, u64::MAX);
+                MessageInfo::new(0, 1)
+            }
+            2 => MessageInfo::new(99, 0),
+            3 => {
+                self.buf.write(0, &[0xff; 16]).map_err(|e| e.to_string())?;
+                microkit::set_mr(0, 16);
+                MessageInfo::new(0, 1)
+            }
+            _ => MessageInfo::new(0, 0),
+        })
+    }
+}
+
+fn rpc_victim() -> NullHandler {
+    let client = rpc::Client::<256>::new(CH, region("rpc"));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(1, 2));
+        seen.push(r);
+    }
+    let want = [
+        Err(CallError::Peer(PeerMisbehaviour::BadLength {
+            len: u64::MAX,
+        })),
+        Err(CallError::Peer(PeerMisbehaviour::BadLabel { label: 99 })),
+        Err(CallError::Peer(PeerMisbehaviour::Decode)),
+        Err(CallError::Peer(PeerMisbehaviour::BadCount { count: 0 })),
+    ];
+    let ok = seen == want;
+    debug_println!(
+        "rpcvictim: {} {seen:?}",
+        if ok { "every violation typed" } else { "WRONG" }
+    );
+    microkit::stop()
 }
 
 struct Flaky {
@@ -437,6 +553,15 @@ fn main() {
             NullHandler::new()
         }),
         "perms" => microkit::_private::run_main(perms),
+        "rpcserver" => microkit::_private::run_main(|| RpcServer {
+            rpc: rpc::Server::new(region("rpc")),
+        }),
+        "rpcclient" => microkit::_private::run_main(rpc_client),
+        "evilserver" => microkit::_private::run_main(|| EvilServer {
+            calls: 0,
+            buf: region("rpc"),
+        }),
+        "rpcvictim" => microkit::_private::run_main(rpc_victim),
         "nice" => microkit::_private::run_main(|| {
             debug_println!("{}: nice {}", microkit::pd_name(), own_nice());
             microkit::stop();
