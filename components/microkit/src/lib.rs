@@ -103,4 +103,14 @@ pub fn stop() -> ! {
 pub mod _private {
     pub use crate::backend::run_main;
     pub use crate::print::debug_print;
+
+    /// The PD name the runner handed over, before `run_main` (host only;
+    /// lets one test binary play several roles).
+    #[cfg(not(target_os = "none"))]
+    pub fn configured_pd_name() -> Option<std::string::String> {
+        let text = std::env::var(crate::backend::config::ENV_VAR).ok()?;
+        crate::backend::config::PdConfig::decode(&text)
+            .ok()
+            .map(|c| c.name)
+    }
 }
