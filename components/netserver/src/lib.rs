@@ -16,4 +16,5 @@ pub mod ports;
 pub mod replay;
 pub mod stack;
 pub mod table;
+pub mod testbed;
 pub mod vet;

@@ -234,6 +234,10 @@ enum Choice {
         out: SaId,
         inb: SaId,
         service: ipsec::Service,
+        /// Inbound traffic must come on `inb` exactly; otherwise on any SA
+        /// from the peer giving the service (the peer picks its own
+        /// outbound algorithm, e.g. for a SYN-ACK sent before `Accept`).
+        strict: bool,
     },
 }
 
@@ -621,6 +625,17 @@ impl<D: Device> NetServer<D> {
 
     /// The SA pair for a flow to `remote` with `prot`.
     fn choose(&self, remote: IpAddr, prot: &Protection) -> Result<Choice, Error> {
+        self.choose_with(remote, prot, None)
+    }
+
+    /// As [`Self::choose`], trying `preferred` first (the algorithm the
+    /// peer used) and then pinning inbound traffic to its SA.
+    fn choose_with(
+        &self,
+        remote: IpAddr,
+        prot: &Protection,
+        preferred: Option<Algorithm>,
+    ) -> Result<Choice, Error> {
         match prot.level {
             Level::Bypass => return Ok(Choice::Bypass),
             Level::Unique => return Err(Error::NotSupported),
@@ -631,14 +646,20 @@ impl<D: Device> NetServer<D> {
         } else {
             ipsec::Service::Integrity
         };
-        for alg in prot.algorithms.iter() {
+        let preferred = preferred.filter(|a| prot.algorithms.contains(*a));
+        for alg in preferred.into_iter().chain(prot.algorithms.iter()) {
             if let Some(p) = self
                 .peers
                 .iter()
                 .find(|p| p.remote == remote && p.algorithm == alg)
             {
                 if let (Some(out), Some(inb)) = (p.out, p.inb) {
-                    return Ok(Choice::Protect { out, inb, service });
+                    return Ok(Choice::Protect {
+                        out,
+                        inb,
+                        service,
+                        strict: preferred.is_some(),
+                    });
                 }
             }
         }
@@ -652,14 +673,19 @@ impl<D: Device> NetServer<D> {
     fn insert_rule(&mut self, prio: u32, selector: Selector, choice: Choice) -> Rule {
         let (action, sas) = match choice {
             Choice::Bypass => (ipsec::Action::Bypass, None),
-            Choice::Protect { out, inb, service } => {
+            Choice::Protect {
+                out,
+                inb,
+                service,
+                strict,
+            } => {
                 *self.sa_refs.entry(out).or_insert(0) += 1;
                 *self.sa_refs.entry(inb).or_insert(0) += 1;
                 (
                     ipsec::Action::Protect(Protect {
                         service,
                         outbound: Some(out),
-                        inbound: Some(inb),
+                        inbound: strict.then_some(inb),
                     }),
                     Some((out, inb)),
                 )
@@ -932,7 +958,17 @@ impl<D: Device> NetServer<D> {
                 });
                 return Err(self.refuse(owner, e));
             }
-            let choice = match self.choose(remote.0, &prot) {
+            // The algorithm the peer opened the connection with (the last
+            // inbound packet on the listener's rule for that peer); one the
+            // socket does not allow refuses the connection.
+            let used = self.peer_algorithm(owner, sock, remote.0);
+            let disallowed = used.is_some_and(|a| !prot.algorithms.contains(a));
+            let choice = match self.choose_with(remote.0, &prot, used) {
+                Ok(c) if !disallowed => Ok(c),
+                Ok(_) => Err(Error::Refused),
+                Err(e) => Err(e),
+            };
+            let choice = match choice {
                 Ok(c) => c,
                 Err(e) => {
                     self.sockets.get_mut::<tcp::Socket>(*h).abort();
@@ -1644,6 +1680,17 @@ impl<D: Device> NetServer<D> {
             }
         }
         Ok(Response::Ok)
+    }
+
+    /// The algorithm of the last protected packet from `remote` on one of
+    /// the socket's rules.
+    fn peer_algorithm(&self, owner: Owner, sock: SocketId, remote: IpAddr) -> Option<Algorithm> {
+        let cb = self.table.get(owner, sock).ok()?;
+        cb.rule.as_ref()?.iter().find_map(|r| {
+            let e = self.dev.engine().spd.get(r.handle)?;
+            let info = e.stats.last_inbound?;
+            (from_smol(info.peer) == remote).then(|| from_ipsec_alg(info.algorithm))
+        })
     }
 
     /// The peer (index into `peers`) a socket talks to.
