@@ -530,6 +530,44 @@ impl<D: Device> NetServer<D> {
         self.refusals.remove(&owner);
     }
 
+    /// Benchmark baseline: a bare smoltcp TCP connect on this stack, with
+    /// no vetting, no socket table and no SPD rule management (the caller
+    /// installs whatever SPD rule the flow needs). Not for the PD.
+    #[doc(hidden)]
+    pub fn bench_raw_connect(
+        &mut self,
+        local: (IpAddr, u16),
+        remote: (IpAddr, u16),
+    ) -> Option<SocketHandle> {
+        let mut s = tcp_socket();
+        s.connect(
+            self.iface.context(),
+            (to_smol(remote.0), remote.1),
+            (to_smol(local.0), local.1),
+        )
+        .ok()?;
+        Some(self.sockets.add(s))
+    }
+
+    /// Benchmark baseline: whether a raw connection is established.
+    #[doc(hidden)]
+    pub fn bench_raw_established(&self, h: SocketHandle) -> bool {
+        self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Established
+    }
+
+    /// Benchmark baseline: aborts and forgets a raw connection.
+    #[doc(hidden)]
+    pub fn bench_raw_abort(&mut self, h: SocketHandle) {
+        self.sockets.get_mut::<tcp::Socket>(h).abort();
+        self.lingering.push(Linger {
+            handle: h,
+            rules: Vec::new(),
+            port: None,
+            owner: Owner::MAX,
+            deadline: Instant::ZERO,
+        });
+    }
+
     /// Serves one request of the application on channel `owner`.
     pub fn handle(
         &mut self,
