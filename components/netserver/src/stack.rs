@@ -56,6 +56,9 @@ pub const UDP_BUFFER: usize = 64 * 1024;
 /// Most bytes one `Recv`/`RecvFrom` returns (a reply must fit in
 /// [`netserver_api::MAX_MESSAGE`]).
 pub const MAX_RECV: usize = 60 * 1024;
+/// Largest UDP payload sent: one unfragmented datagram over ESP on a
+/// 1500-byte link, IPv4 or IPv6 (the ESP layer never fragments).
+pub const MAX_DATAGRAM: usize = 1372;
 /// Most listening sockets a `Listen` backlog keeps.
 pub const MAX_BACKLOG: usize = 16;
 /// How long a gracefully closed TCP connection may take to finish before it
@@ -1324,7 +1327,9 @@ impl<D: Device> NetServer<D> {
         if cb.proto == Proto::Udp {
             return self.recv_from(owner, sock, max_len);
         }
-        let rule = cb.rule.as_ref().and_then(|r| r.first().copied());
+        // The flow rule is the last one (a bound-then-connected socket also
+        // holds its per-peer bind rules).
+        let rule = cb.rule.as_ref().and_then(|r| r.last().copied());
         let remote = cb.remote.unwrap_or(Endpoint::ANY);
         let h = self.tcp_handle(owner, sock)?;
         let max = usize::try_from(max_len).unwrap_or(MAX_RECV).min(MAX_RECV);
@@ -1360,6 +1365,9 @@ impl<D: Device> NetServer<D> {
         port: u16,
         data: &[u8],
     ) -> Result<Response, Error> {
+        if data.len() > MAX_DATAGRAM {
+            return Err(Error::TooLarge);
+        }
         let s = self.sockets.get_mut::<udp::Socket>(h);
         match s.send_slice(data, IpEndpoint::new(to_smol(addr), port)) {
             Ok(()) => Ok(Response::Sent(
@@ -1387,7 +1395,7 @@ impl<D: Device> NetServer<D> {
             return Err(Error::NotSupported);
         }
         let (raddr, rport) = concrete(&remote)?;
-        if data.len() > UDP_BUFFER {
+        if data.len() > MAX_DATAGRAM {
             return Err(Error::TooLarge);
         }
         let known = self

@@ -375,6 +375,23 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
         }
     }
     let now = t.now;
+    // A datagram that would need IP fragmentation is refused, not lost.
+    let ctx = t.ctx(remote, ProtectionRequest::default());
+    assert_eq!(
+        t.a.handle(
+            &mut t.auth_a,
+            APP,
+            Request::SendTo {
+                sock: c,
+                remote,
+                ctx,
+                credentials: vec![],
+                data: vec![0; 1373]
+            },
+            now
+        ),
+        Err(Error::TooLarge)
+    );
     assert_eq!(
         t.b.handle(&mut t.auth_b, APP, Request::GetRemoteKey { sock: u }, now),
         Ok(Response::Key(KEY_A.into()))
@@ -865,4 +882,71 @@ fn ten_thousand_connect_close_cycles_leave_nothing_behind() {
     assert_eq!(t.a.stats().rules_removed, 10_000);
     assert_eq!(t.b.stats().rules_inserted - b_base.spd_rules as u64, 10_000);
     let _ = Audit::default();
+}
+
+#[test]
+fn the_largest_datagram_crosses_esp_whole() {
+    let mut t = Testbed::new();
+    let now = t.now;
+    let u = sock(t.b.handle(
+        &mut t.auth_b,
+        APP,
+        Request::Socket { proto: Proto::Udp },
+        now,
+    ));
+    let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
+    t.b.handle(
+        &mut t.auth_b,
+        APP,
+        Request::Bind {
+            sock: u,
+            local: Endpoint {
+                addr: None,
+                port: Some(7),
+            },
+            ctx,
+            credentials: vec![],
+        },
+        now,
+    )
+    .unwrap();
+    let c = sock(t.a.handle(
+        &mut t.auth_a,
+        APP,
+        Request::Socket { proto: Proto::Udp },
+        now,
+    ));
+    let remote = Endpoint::new(B, 7);
+    let ctx = t.ctx(remote, ProtectionRequest::default());
+    let data: Vec<u8> = (0..netserver::stack::MAX_DATAGRAM)
+        .map(|i| i as u8)
+        .collect();
+    let r = t.a.handle(
+        &mut t.auth_a,
+        APP,
+        Request::SendTo {
+            sock: c,
+            remote,
+            ctx,
+            credentials: vec![],
+            data: data.clone(),
+        },
+        now,
+    );
+    assert_eq!(r, Ok(Response::Sent(data.len() as u32)));
+    t.pump(50);
+    let now = t.now;
+    match t.b.handle(
+        &mut t.auth_b,
+        APP,
+        Request::RecvFrom {
+            sock: u,
+            max_len: 65535,
+        },
+        now,
+    ) {
+        Ok(Response::Data { data: got, .. }) => assert_eq!(got, data),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.a.device().engine().counters().dropped_total(), 0);
 }
