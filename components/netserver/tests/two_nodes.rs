@@ -950,3 +950,127 @@ fn the_largest_datagram_crosses_esp_whole() {
     }
     assert_eq!(t.a.device().engine().counters().dropped_total(), 0);
 }
+
+/// xorshift64*: a fixed-seed generator, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn random_request_sequences_never_panic_and_leave_nothing_behind() {
+    use netserver_api::{Algorithm as Al, IpAddr, Service};
+    let mut t = Testbed::new();
+    let _l = listen_b(&mut t);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let owners = [APP, OTHER, PLAIN, 42];
+    let addrs = [
+        Some(A),
+        Some(B),
+        Some(IpAddr::V4([192, 0, 2, 9])),
+        Some(IpAddr::V6([1; 16])),
+        None,
+    ];
+    for step in 0..4000 {
+        let owner = owners[rng.below(4) as usize];
+        let sock = rng.below(12) as u32;
+        let ep = Endpoint {
+            addr: addrs[rng.below(5) as usize],
+            port: [None, Some(0), Some(7), Some(5000), Some(50000)][rng.below(5) as usize],
+        };
+        let prot = ProtectionRequest {
+            service: [None, Some(Service::Auth), Some(Service::AuthCon)][rng.below(3) as usize],
+            level: [
+                None,
+                Some(Level::Bypass),
+                Some(Level::Avail),
+                Some(Level::Require),
+                Some(Level::Unique),
+            ][rng.below(5) as usize],
+            algorithms: [
+                AlgSet::EMPTY,
+                AlgSet::of(&[Al::AesGcm128]),
+                AlgSet::of(&[Al::AesGmac128]),
+                AlgSet::from_bits(0xff),
+            ][rng.below(4) as usize],
+        };
+        let ctx = t.ctx(if rng.below(2) == 0 { Endpoint::ANY } else { ep }, prot);
+        let data = vec![7u8; [0, 1, 1500, 70_000][rng.below(4) as usize]];
+        let req = match rng.below(14) {
+            0 | 1 => Request::Socket {
+                proto: if rng.below(2) == 0 {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                },
+            },
+            2 => Request::Bind {
+                sock,
+                local: ep,
+                ctx,
+                credentials: vec![],
+            },
+            3 => Request::Listen {
+                sock,
+                backlog: rng.below(100) as u16,
+            },
+            4 => Request::Accept { sock },
+            5 | 6 => Request::Connect {
+                sock,
+                remote: ep,
+                ctx,
+                credentials: vec![],
+            },
+            7 => Request::Send { sock, data },
+            8 => Request::Recv {
+                sock,
+                max_len: rng.next() as u32,
+            },
+            9 => Request::SendTo {
+                sock,
+                remote: ep,
+                ctx,
+                credentials: vec![],
+                data,
+            },
+            10 => Request::RecvFrom {
+                sock,
+                max_len: rng.next() as u32,
+            },
+            11 => Request::Close { sock },
+            12 => Request::SetSockOpt {
+                sock,
+                value: SockOptValue::RaiseProtection(prot),
+            },
+            _ => Request::GetRemoteKey { sock },
+        };
+        let now = t.now;
+        let _ = t.a.handle(&mut t.auth_a, owner, req, now);
+        if step % 7 == 0 {
+            t.pump(5);
+        }
+    }
+    for owner in owners {
+        let now = t.now;
+        t.a.close_owner(owner, now.instant);
+    }
+    t.pump(20);
+    t.advance(3);
+    t.pump(20);
+    let a = t.a.audit();
+    assert!(a.is_clean(), "{a:?}");
+    assert_eq!(t.a.stats().rules_inserted, t.a.stats().rules_removed);
+    assert!(
+        t.a.stats().rules_inserted > 0,
+        "the sequence did reach the SPD"
+    );
+}
