@@ -320,6 +320,9 @@ impl Queue {
         let l = self.layout;
         dma.sync_for_cpu(l.used(), 4 + 8 * usize::from(l.size));
         let used = dma.read_u16(l.used_idx())?;
+        // The entries the index announces must be read after the index (a barrier on
+        // seL4; the device wrote them before it wrote the index).
+        dma.sync_for_cpu(l.used() + 4, 8 * usize::from(l.size));
         let n = used.wrapping_sub(self.last_used);
         if n > self.in_flight_count() {
             return Err(Error::UsedIndexOutOfRange {
