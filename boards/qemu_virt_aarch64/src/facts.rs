@@ -102,8 +102,11 @@ pub const VIRTIO_MMIO_WINDOW: Region = Region {
     base: VIRTIO_MMIO_BASE,
     size: VIRTIO_MMIO_SLOT_SIZE * VIRTIO_MMIO_SLOTS as u64,
 };
-/// SPI of slot 0; slot `i` uses SPI `16 + i` (edge-triggered).
+/// SPI of slot 0; slot `i` uses SPI `16 + i`.
 pub const VIRTIO_MMIO_FIRST_SPI: u32 = 16;
+/// virtio-mmio interrupts are edge-triggered (`interrupts = <0 n 1>`): Microkit
+/// `<irq ... trigger="edge"/>`. The UART and RTC interrupts are level-triggered.
+pub const VIRTIO_MMIO_IRQ_EDGE: bool = true;
 
 /// One virtio-mmio slot: its registers and interrupt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
