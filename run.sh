@@ -20,16 +20,39 @@ log() { printf '\n==> %s\n' "$*"; }
 
 area_scripts() { ls ci/*.sh 2>/dev/null || true; }
 
+# Debian's bookworm-backports suite (QEMU 10), added when a package needs it.
+ensure_backports() {
+    if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        return
+    fi
+    local src=/etc/apt/sources.list.d/debian-backports.sources
+    local body='Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg'
+    log "adding Debian bookworm-backports to $src"
+    if [ "$(id -u)" = 0 ]; then
+        printf '%s\n' "$body" >"$src"
+    else
+        printf '%s\n' "$body" | sudo tee "$src" >/dev/null
+    fi
+}
+
 setup() {
     local pkgs=() missing=() tools=()
     for s in $(area_scripts); do
         while read -r p; do [ -n "$p" ] && pkgs+=("$p"); done < <(bash "$s" packages)
         while read -r t; do [ -n "$t" ] && tools+=("$t"); done < <(bash "$s" tools)
     done
+    local backports=0
     for p in "${pkgs[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+        # NAME/bookworm-backports asks for the package from that suite.
+        [[ $p == */bookworm-backports ]] && backports=1
+        dpkg-query -W -f='${Status}' "${p%%/*}" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$backports" = 1 ]; then ensure_backports; fi
         if [ "$(id -u)" = 0 ]; then
             log "installing Debian packages: ${missing[*]}"
             apt-get update -qq
@@ -77,6 +100,8 @@ run_tests() {
     cargo clippy --workspace --all-targets --locked -- -D warnings
     log "cargo doc (warnings are errors)"
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+    # Set-up installed QEMU and the rest: tests that boot VMs must run, not skip.
+    export LINUXVM_REQUIRE=1
     log "cargo test --workspace"
     local status=0
     cargo test --workspace --locked 2>&1 | tee "$tmp/cargo-test.log" || status=$?

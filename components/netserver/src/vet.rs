@@ -188,6 +188,8 @@ mod tests {
                     algorithms: AlgSet::of(&[Algorithm::AesGcm128]),
                 },
                 ports: vec![],
+                channel: 10,
+                repo_channel: None,
             })
         }
 

@@ -79,6 +79,22 @@ pub struct AppProfile {
     /// Local ports reserved for it (`Sec_bind` to a fixed port); ports from
     /// the dynamic pool are allocated by the network server.
     pub ports: Vec<u16>,
+    /// The network server's id of the channel this application calls it on.
+    pub channel: u8,
+    /// The policy repository's id of the channel this application calls it
+    /// on (to install its own policy), if it has one.
+    pub repo_channel: Option<u8>,
+}
+
+/// The node's network configuration, for the network server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    /// Ethernet address of the node's interface.
+    pub mac: [u8; 6],
+    /// Addresses with their prefix lengths.
+    pub addresses: Vec<(IpAddr, u8)>,
+    /// Default gateway, if any.
+    pub gateway: Option<IpAddr>,
 }
 
 /// A request to the policy repository.
@@ -93,6 +109,11 @@ pub enum Request {
     },
     /// The hand-keyed SAs of this node (network server only).
     GetSas,
+    /// Every application profile (network server only), to map its
+    /// channels to applications at start.
+    GetApps,
+    /// The node's network configuration (network server only).
+    GetNetwork,
     /// Add or replace an application's own assertion, authorized by its
     /// credentials (the requesting application only; it names no PD: the
     /// channel does).
@@ -118,6 +139,10 @@ pub enum Response {
     App(AppProfile),
     /// Hand-keyed SAs.
     Sas(Vec<ManualSa>),
+    /// Every application profile.
+    Apps(Vec<AppProfile>),
+    /// The network configuration.
+    Network(NetworkConfig),
     /// The policy was installed; the new version.
     Installed(u64),
 }

@@ -17,7 +17,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use netserver_api::Floor;
-use policyrepo_api::{AppProfile, Error, ManualSa, Request, Response};
+use policyrepo_api::{AppProfile, Error, ManualSa, NetworkConfig, Request, Response};
 use ring::signature::{self, Ed25519KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,8 @@ pub struct Bundle {
     pub apps: Vec<AppProfile>,
     /// Hand-keyed SAs of this node.
     pub sas: Vec<ManualSa>,
+    /// The node's network configuration.
+    pub network: NetworkConfig,
 }
 
 /// A bundle with its signature, as stored in the image.
@@ -69,13 +71,15 @@ pub fn sign(bundle: &Bundle, admin: &Ed25519KeyPair) -> Vec<u8> {
 }
 
 /// Verifies a signed bundle against the admin public key (32 bytes,
-/// Ed25519) and decodes it.
+/// Ed25519) and decodes it. Zero bytes after the bundle (the padding of the
+/// memory region it is loaded into) are ignored; anything else is an error.
 pub fn verify(signed: &[u8], admin_public_key: &[u8]) -> Result<Bundle, Error> {
     if signed.len() > MAX_BUNDLE {
         return Err(Error::BadBundle);
     }
+    // A bundle in a memory region is followed by the region's zero padding.
     let s: Signed<'_> = match postcard::take_from_bytes(signed) {
-        Ok((s, [])) => s,
+        Ok((s, rest)) if rest.iter().all(|b| *b == 0) => s,
         _ => return Err(Error::BadBundle),
     };
     let mut msg = Vec::with_capacity(SIGNATURE_CONTEXT.len() + s.payload.len());
@@ -141,6 +145,8 @@ impl Repo {
             }),
             (Caller::NetServer, Request::GetApp { pd }) => self.app(b, &pd).map(Response::App),
             (Caller::NetServer, Request::GetSas) => Ok(Response::Sas(b.sas.clone())),
+            (Caller::NetServer, Request::GetApps) => Ok(Response::Apps(b.apps.clone())),
+            (Caller::NetServer, Request::GetNetwork) => Ok(Response::Network(b.network.clone())),
             (Caller::App(_), Request::InstallPolicy { .. }) => Err(Error::Unauthorized(
                 String::from("run-time policy updates are not enabled on this node"),
             )),

@@ -1,7 +1,7 @@
 use super::*;
 use alloc::vec;
 use netserver_api::{AlgSet, Algorithm, IpAddr, Level, Service};
-use policyrepo_api::SaDirection;
+use policyrepo_api::{NetworkConfig, SaDirection};
 use ring::signature::KeyPair;
 
 fn admin() -> Ed25519KeyPair {
@@ -25,6 +25,8 @@ fn bundle() -> Bundle {
             credentials: vec![],
             floor,
             ports: vec![7],
+            channel: 10,
+            repo_channel: Some(10),
         }],
         sas: vec![ManualSa {
             spi: 0x100,
@@ -36,6 +38,11 @@ fn bundle() -> Bundle {
             peer_key: "ed25519-hex:bb".into(),
             peer_credentials: vec![],
         }],
+        network: NetworkConfig {
+            mac: [2, 0, 0, 0, 0, 1],
+            addresses: vec![(IpAddr::V4([192, 0, 2, 1]), 24)],
+            gateway: None,
+        },
     }
 }
 
@@ -61,8 +68,12 @@ fn any_change_breaks_the_signature() {
         verify(&signed[..signed.len() - 1], &pk()),
         Err(Error::BadBundle)
     );
+    // Zero padding (a memory region's tail) is fine, anything else is not.
+    let mut padded = signed.clone();
+    padded.resize(signed.len() + 4096, 0);
+    assert_eq!(verify(&padded, &pk()), Ok(bundle()));
     let mut long = signed.clone();
-    long.push(0);
+    long.push(1);
     assert_eq!(verify(&long, &pk()), Err(Error::BadBundle));
     let other = Ed25519KeyPair::from_seed_unchecked(&[8; 32]).unwrap();
     assert_eq!(
@@ -112,11 +123,18 @@ fn callers_get_only_what_their_channel_allows() {
         Err(Error::UnknownApp)
     );
     // Keys and profiles are never handed to applications or the trust PD.
+    assert!(matches!(
+        repo.handle(Caller::NetServer, Request::GetApps),
+        Ok(Response::Apps(a)) if a.len() == 1 && a[0].channel == 10
+    ));
+    assert!(matches!(
+        repo.handle(Caller::NetServer, Request::GetNetwork),
+        Ok(Response::Network(n)) if n.mac == [2, 0, 0, 0, 0, 1]
+    ));
     for caller in [Caller::App("client"), Caller::Trust] {
-        assert_eq!(
-            repo.handle(caller, Request::GetSas),
-            Err(Error::NotPermitted)
-        );
+        for req in [Request::GetSas, Request::GetApps, Request::GetNetwork] {
+            assert_eq!(repo.handle(caller, req), Err(Error::NotPermitted));
+        }
         assert_eq!(
             repo.handle(
                 caller,

@@ -22,6 +22,12 @@ pub struct SystemDescription {
     pub memory_regions: Vec<MemoryRegion>,
     /// Channels between two protection domains.
     pub channels: Vec<Channel>,
+    /// IOMMU mappings (`<iomap>` inside `<io_address_space>`, x86-64 only).
+    pub io_maps: Vec<IoMap>,
+    /// The domain schedule (`<domains>`), if the file declares one.
+    pub domains: Option<Domains>,
+    /// Non-fatal findings the Microkit tool prints as `WARNING:` (e.g. unused regions).
+    pub warnings: Vec<Warning>,
 }
 
 /// Access rights of a mapping.
@@ -48,6 +54,10 @@ pub struct Map {
     pub cached: bool,
     /// Name of the program symbol patched with `vaddr`, if any.
     pub setvar_vaddr: Option<String>,
+    /// Name of the program symbol patched with the region's size, if any.
+    pub setvar_size: Option<String>,
+    /// Name of the program symbol patched with the size of the region's prefill data.
+    pub setvar_prefill_size: Option<String>,
     /// Source location.
     pub loc: Loc,
 }
@@ -61,6 +71,12 @@ pub struct Irq {
     pub id: u8,
     /// Edge (true) or level (false) triggered.
     pub edge_triggered: bool,
+    /// Name of the program symbol patched with `id`, if any.
+    pub setvar_id: Option<String>,
+    /// Which kind of interrupt (ARM/RISC-V, or x86 I/O APIC or MSI). For x86
+    /// interrupts `irq` holds the vector and `edge_triggered` the I/O APIC
+    /// trigger (false for MSI).
+    pub kind: IrqKind,
     /// Source location.
     pub loc: Loc,
 }
@@ -103,6 +119,25 @@ pub struct ProtectionDomain {
     pub parent: Option<usize>,
     /// Child PD id (from the `id` attribute), for child PDs.
     pub child_id: Option<u8>,
+    /// Symbol in the parent's program patched with `child_id`, for child PDs.
+    pub setvar_id: Option<String>,
+    /// `path_for_symbols` of `<program_image>`, if given.
+    pub program_image_for_symbols: Option<String>,
+    /// ARM SMC forwarding allowed (`smc`, default false).
+    pub smc: bool,
+    /// CPU core the PD runs on (`cpu`, default 0).
+    pub cpu: u8,
+    /// Scheduling domain (index into `SystemDescription::domains`), when the
+    /// file declares a domain schedule.
+    pub domain: Option<u8>,
+    /// FPU enabled (`fpu`, default true).
+    pub fpu: bool,
+    /// x86 I/O ports.
+    pub ioports: Vec<IoPort>,
+    /// Extra capabilities placed in the PD's CSpace (`<cspace>`).
+    pub cap_maps: Vec<CapMap>,
+    /// The virtual machine this PD manages, if any.
+    pub virtual_machine: Option<VirtualMachine>,
     /// Source location.
     pub loc: Loc,
 }
@@ -137,6 +172,17 @@ pub struct MemoryRegion {
     pub page_size: PageSize,
     /// Fixed physical address (device memory), if any.
     pub phys_addr: Option<u64>,
+    /// Whether `page_size` was written in the file. When it was not, the
+    /// page size is the one the Microkit tool picks: the largest page size
+    /// that divides the size and every address the region is mapped at.
+    pub page_size_specified: bool,
+    /// Physical address is chosen by the tool because a `<setvar
+    /// region_paddr>` names this region and `phys_addr` is absent.
+    pub paddr_tool_allocated: bool,
+    /// Prefill data read from `prefill_path`.
+    pub prefill: Option<Prefill>,
+    /// Boot-information prefill (`prefill_bootinfo`).
+    pub prefill_bootinfo: Option<BootInfoFill>,
     /// Source location.
     pub loc: Loc,
 }
@@ -152,6 +198,10 @@ pub struct ChannelEnd {
     pub pp: bool,
     /// This end may notify the other end.
     pub notify: bool,
+    /// Name of the program symbol patched with `id`, if any.
+    pub setvar_id: Option<String>,
+    /// Source location of the `<end>` element.
+    pub loc: Loc,
 }
 
 /// A channel between two PDs.
@@ -163,4 +213,246 @@ pub struct Channel {
     pub end_b: ChannelEnd,
     /// Source location.
     pub loc: Loc,
+}
+
+/// What kind of interrupt an `<irq>` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IrqKind {
+    /// ARM or RISC-V interrupt (`irq` attribute).
+    Conventional,
+    /// x86-64 I/O APIC interrupt (`pin` attribute).
+    IoApic {
+        /// I/O APIC unit (default 0).
+        ioapic: u64,
+        /// Pin on the unit.
+        pin: u64,
+        /// Active low (`polarity="low"`); default high.
+        polarity_low: bool,
+    },
+    /// x86-64 message-signalled interrupt (`pcidev` attribute).
+    Msi {
+        /// PCI device.
+        pci: PciDevice,
+        /// MSI handle.
+        handle: u64,
+    },
+}
+
+/// A PCI address `bus:device.function`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PciDevice {
+    /// Bus, 0..=255.
+    pub bus: u8,
+    /// Device, 0..=31.
+    pub device: u8,
+    /// Function, 0..=7.
+    pub function: u8,
+}
+
+impl core::fmt::Display for PciDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{:02x}:{:02x}.{:x}",
+            self.bus, self.device, self.function
+        )
+    }
+}
+
+/// An x86 I/O port range given to a PD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoPort {
+    /// Id (0..=61) the capability is reached by.
+    pub id: u8,
+    /// First port.
+    pub addr: u64,
+    /// Number of ports (> 0).
+    pub size: u64,
+    /// Symbol patched with `id`, if any.
+    pub setvar_id: Option<String>,
+    /// Symbol patched with `addr`, if any.
+    pub setvar_addr: Option<String>,
+    /// Source location.
+    pub loc: Loc,
+}
+
+/// Kind of capability in a `<cspace>` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapType {
+    /// `<cap_tcb>`: the TCB of another PD.
+    Tcb,
+    /// `<cap_sc>`: the scheduling context of another PD.
+    Sc,
+    /// `<cap_vspace>`: the address space of another PD.
+    VSpace,
+}
+
+/// A `<cap_*>` entry of a `<cspace>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapMap {
+    /// Which capability.
+    pub cap_type: CapType,
+    /// Index of the PD the capability refers to.
+    pub pd: usize,
+    /// Destination slot, 1..=127.
+    pub slot: u64,
+    /// Source location.
+    pub loc: Loc,
+}
+
+/// A virtual CPU of a virtual machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualCpu {
+    /// Id, 0..=61.
+    pub id: u8,
+    /// Symbol patched with `id`, if any.
+    pub setvar_id: Option<String>,
+    /// CPU core, if given.
+    pub cpu: Option<u8>,
+    /// Source location.
+    pub loc: Loc,
+}
+
+/// A virtual machine managed by a PD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualMachine {
+    /// Unique name.
+    pub name: String,
+    /// Virtual CPUs (at least one).
+    pub vcpus: Vec<VirtualCpu>,
+    /// Guest-physical mappings.
+    pub maps: Vec<Map>,
+    /// Priority (aarch64 only; 0 elsewhere).
+    pub priority: u8,
+    /// Budget in microseconds (aarch64 only; default 1000).
+    pub budget: u64,
+    /// Period in microseconds (aarch64 only; defaults to the budget).
+    pub period: u64,
+    /// Source location.
+    pub loc: Loc,
+}
+
+/// Data a memory region is prefilled with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefill {
+    /// `prefill_path` as written in the file.
+    pub path: String,
+    /// The file found on the search path.
+    pub resolved: std::path::PathBuf,
+    /// Length of the file in bytes.
+    pub len: u64,
+}
+
+/// A `prefill_bootinfo` kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootInfoFill {
+    /// `x86_vbe`.
+    X86Vbe,
+    /// `x86_mbmmap`.
+    X86Mbmmap,
+    /// `x86_acpi_rsdp`.
+    X86AcpiRsdp,
+    /// `x86_framebuffer`.
+    X86FrameBuffer,
+    /// `x86_tsc_freq`.
+    X86TscFreq,
+    /// `fdt`.
+    Fdt,
+}
+
+/// Access rights of an IOMMU mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoPerms {
+    /// Read only.
+    Read,
+    /// Write only.
+    Write,
+    /// Read and write.
+    ReadWrite,
+}
+
+/// An `<iomap>`: a memory region mapped into a device's I/O address space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoMap {
+    /// Device name (the `<io_address_space name>`).
+    pub device: String,
+    /// Device identifier.
+    pub pci: PciDevice,
+    /// IOMMU domain id.
+    pub domain_id: u64,
+    /// Memory region name.
+    pub mr: String,
+    /// I/O virtual address.
+    pub iovaddr: u64,
+    /// Access rights.
+    pub perms: IoPerms,
+    /// Source location.
+    pub loc: Loc,
+}
+
+/// How long a domain schedule entry lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duration {
+    /// Microseconds (non-zero).
+    Us(u64),
+    /// Kernel ticks (non-zero).
+    Ticks(u64),
+    /// `<schedule_end_marker/>`.
+    EndMarker,
+}
+
+/// One entry of the domain schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    /// Domain id.
+    pub domain: u8,
+    /// Duration.
+    pub duration: Duration,
+}
+
+/// The `<domains>` element: named domains and their schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Domains {
+    /// Domain names and their ids, in the order declared.
+    pub names: Vec<(String, u8)>,
+    /// `start_index` of the schedule (default 0).
+    pub start_index: u64,
+    /// `index_shift` of the schedule, if given.
+    pub index_shift: Option<u64>,
+    /// The schedule.
+    pub schedule: Vec<ScheduleEntry>,
+}
+
+/// A non-fatal finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// A memory region no PD or VM maps (Microkit: `WARNING: unused memory region`).
+    UnusedMemoryRegion {
+        /// Its name.
+        name: String,
+        /// Where it is declared.
+        loc: Loc,
+    },
+    /// A PD name longer than 64 bytes: Microkit accepts it but the monitor
+    /// only keeps the first 64 bytes.
+    LongPdName {
+        /// The name.
+        name: String,
+        /// Where the PD is declared.
+        loc: Loc,
+    },
+}
+
+impl core::fmt::Display for Warning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Warning::UnusedMemoryRegion { name, .. } => {
+                write!(f, "unused memory region '{name}'")
+            }
+            Warning::LongPdName { name, .. } => write!(
+                f,
+                "protection domain name '{name}' is longer than 64 bytes and is truncated in the monitor"
+            ),
+        }
+    }
 }

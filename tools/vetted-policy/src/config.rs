@@ -11,8 +11,15 @@
 //! level = "require"                 # bypass | avail | use | require | unique
 //! algorithms = ["aes-gcm-256", "aes-gcm-128"]
 //!
+//! [network]
+//! mac = "02:00:00:00:00:01"
+//! addresses = ["192.0.2.1/24", "2001:db8::1/64"]
+//! gateway = "192.0.2.254"           # optional
+//!
 //! [[app]]
 //! pd = "client"                     # the application's PD name
+//! channel = 10                      # the network server's channel id for it
+//! repo_channel = 10                 # the policy repository's, optional
 //! key_file = "client.pub"           # its KeyNote principal
 //! credentials = ["client.cred"]     # credentials issued to it
 //! ports = [7]                       # fixed local ports reserved for it
@@ -31,7 +38,7 @@
 
 use netserver_api::{AlgSet, Algorithm, Floor, IpAddr, Level, Service};
 use policyrepo::Bundle;
-use policyrepo_api::{AppProfile, ManualSa, SaDirection};
+use policyrepo_api::{AppProfile, ManualSa, NetworkConfig, SaDirection};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,6 +71,15 @@ struct NodeConfig {
     app: Vec<AppConfig>,
     #[serde(default)]
     sa: Vec<SaConfig>,
+    network: NetworkSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkSection {
+    mac: String,
+    addresses: Vec<String>,
+    gateway: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -78,6 +94,8 @@ struct FloorConfig {
 #[serde(deny_unknown_fields)]
 struct AppConfig {
     pd: String,
+    channel: u8,
+    repo_channel: Option<u8>,
     key_file: PathBuf,
     #[serde(default)]
     credentials: Vec<PathBuf>,
@@ -214,6 +232,48 @@ pub fn split_assertions(text: &str) -> Vec<String> {
     out
 }
 
+fn network(n: &NetworkSection) -> Result<NetworkConfig, ConfigError> {
+    let parts: Vec<&str> = n.mac.split(':').collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return err(format!("network: mac {:?} is not six hex bytes", n.mac));
+    }
+    for (m, p) in mac.iter_mut().zip(&parts) {
+        *m = u8::from_str_radix(p, 16)
+            .map_err(|_| ConfigError(format!("network: mac {:?} is not six hex bytes", n.mac)))?;
+    }
+    if mac[0] & 1 != 0 {
+        return err(format!("network: mac {:?} is a multicast address", n.mac));
+    }
+    let mut addresses = Vec::new();
+    for a in &n.addresses {
+        let (addr, len) = a
+            .split_once('/')
+            .ok_or_else(|| ConfigError(format!("network: {a:?} lacks a /prefix length")))?;
+        let addr = ip(addr, "network")?;
+        let max = if matches!(addr, IpAddr::V4(_)) {
+            32
+        } else {
+            128
+        };
+        let len: u8 = len
+            .parse()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| ConfigError(format!("network: bad prefix length in {a:?}")))?;
+        addresses.push((addr, len));
+    }
+    if addresses.is_empty() {
+        return err("network: at least one address is needed");
+    }
+    let gateway = n.gateway.as_deref().map(|g| ip(g, "network")).transpose()?;
+    Ok(NetworkConfig {
+        mac,
+        addresses,
+        gateway,
+    })
+}
+
 /// Reads a node configuration file into a bundle.
 pub fn load(path: &Path) -> Result<Bundle, ConfigError> {
     let text = std::fs::read_to_string(path)
@@ -231,6 +291,15 @@ pub fn load(path: &Path) -> Result<Bundle, ConfigError> {
         if apps.iter().any(|x: &AppProfile| x.pd == a.pd) {
             return err(format!("app {:?} is listed twice", a.pd));
         }
+        if a.channel > 61 || a.repo_channel.is_some_and(|c| c > 61) {
+            return err(format!("app {:?}: channel ids are 0..=61", a.pd));
+        }
+        if apps.iter().any(|x: &AppProfile| x.channel == a.channel) {
+            return err(format!(
+                "app {:?}: network server channel {} is used twice",
+                a.pd, a.channel
+            ));
+        }
         let what = format!("app {:?}", a.pd);
         let credentials = a
             .credentials
@@ -246,6 +315,8 @@ pub fn load(path: &Path) -> Result<Bundle, ConfigError> {
                 None => default_floor,
             },
             ports: a.ports.clone(),
+            channel: a.channel,
+            repo_channel: a.repo_channel,
         });
     }
     let mut sas = Vec::new();
@@ -291,7 +362,9 @@ pub fn load(path: &Path) -> Result<Bundle, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()?,
         });
     }
+    let network = network(&cfg.network)?;
     Ok(Bundle {
+        network,
         version: cfg.version,
         node: cfg.node,
         policy,

@@ -31,8 +31,13 @@ service = "auth-con"
 level = "require"
 algorithms = ["aes-gcm-128", "aes-gcm-256"]
 
+[network]
+mac = "02:00:00:00:00:01"
+addresses = ["192.0.2.1/24", "2001:db8::1/64"]
+
 [[app]]
 pd = "client"
+channel = 10
 key_file = "client.pub"
 credentials = ["client.cred"]
 ports = [7]
@@ -121,6 +126,18 @@ fn configuration_errors_say_what_is_wrong() {
             "no listed algorithm provides service auth-con",
         ),
         (CONFIG.replace("node = ", "nodes = "), "unknown field"),
+        (
+            CONFIG.replace("02:00:00:00:00:01", "03:00:00:00:00:01"),
+            "is a multicast address",
+        ),
+        (
+            CONFIG.replace("192.0.2.1/24", "192.0.2.1/33"),
+            "bad prefix length in \"192.0.2.1/33\"",
+        ),
+        (
+            CONFIG.replace("channel = 10", "channel = 62"),
+            "channel ids are 0..=61",
+        ),
         (
             CONFIG.replace("192.0.2.2", "192.0.2"),
             "\"192.0.2\" is not an IP address",

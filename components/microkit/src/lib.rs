@@ -1,0 +1,106 @@
+//! The protection-domain (PD) programming model of the vetted project.
+//!
+//! The public names mirror rust-sel4's `sel4-microkit` crate, so that PD code
+//! reads like any Microkit PD: a [`Handler`] with [`Handler::notified`],
+//! [`Handler::protected`] and [`Handler::fault`]; [`Channel`] with
+//! [`Channel::notify`], [`Channel::pp_call`] and [`Channel::irq_ack`];
+//! [`ChannelSet`], [`MessageInfo`], message registers ([`with_msg_regs`],
+//! [`with_msg_regs_mut`], [`get_mr`], [`set_mr`]); memory regions looked up by
+//! name ([`MemoryRegion::by_name`]); [`pd_name`]; the entry macro
+//! [`protection_domain!`] and [`debug_println!`].
+//!
+//! Two backends, chosen by target:
+//! - **host** (`cfg(not(target_os = "none"))`): each PD is a Linux process
+//!   started by `vetted run` (see [`runner`]); channels are futexes on shared
+//!   memory, memory regions are `memfd` mappings.
+//! - **seL4** (`cfg(target_os = "none")`): the crate and PDs build for
+//!   `aarch64-unknown-none`, but the backend is a skeleton: every kernel
+//!   operation panics with "not yet implemented on seL4" (issue 6 fills it in).
+//!   Nothing silently succeeds there.
+//!
+//! A PD written once against this crate:
+//!
+//! ```no_run
+//! use microkit::{debug_println, Channel, ChannelSet, Handler, Infallible, MessageInfo};
+//!
+//! const SERVER: Channel = Channel::new(0);
+//!
+//! struct Client;
+//!
+//! impl Handler for Client {
+//!     type Error = Infallible;
+//!     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+//!         for ch in channels.iter() {
+//!             debug_println!("notified on channel {}", ch.index());
+//!         }
+//!         microkit::set_mr(0, 41);
+//!         let reply = SERVER.pp_call(MessageInfo::new(7, 1));
+//!         debug_println!("label {} answer {}", reply.label(), microkit::get_mr(0));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn init() -> Client {
+//!     Client
+//! }
+//!
+//! microkit::protection_domain!(init);
+//! ```
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(not(target_os = "none"))]
+extern crate std;
+
+mod channel;
+mod handler;
+mod memory;
+mod message;
+mod print;
+
+#[cfg(not(target_os = "none"))]
+#[path = "host/mod.rs"]
+mod backend;
+
+#[cfg(target_os = "none")]
+#[path = "sel4/mod.rs"]
+mod backend;
+
+#[cfg(not(target_os = "none"))]
+pub mod runner;
+
+pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
+pub use handler::{Handler, Infallible, NullHandler};
+pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};
+pub use message::{
+    get_mr, set_mr, with_msg_regs, with_msg_regs_mut, MessageInfo, MessageLabel,
+    MessageRegisterValue, MSG_MAX_LENGTH,
+};
+
+/// The name of this protection domain, as written in the system description.
+pub fn pd_name() -> &'static str {
+    backend::pd_name()
+}
+
+/// Whether this protection domain is passive (runs only when called).
+pub fn pd_is_passive() -> bool {
+    backend::pd_is_passive()
+}
+
+/// Stops this protection domain for good.
+///
+/// Microkit has no such call; it exists so that finite systems (examples,
+/// tests) can end. Host: the process exits with status 0, which `vetted run`
+/// reports as a clean stop (not a crash). seL4: not yet implemented (issue 6
+/// will suspend the PD's thread); it panics.
+pub fn stop() -> ! {
+    backend::stop()
+}
+
+/// Support for the macros; not part of the API.
+#[doc(hidden)]
+pub mod _private {
+    pub use crate::backend::run_main;
+    pub use crate::print::debug_print;
+}

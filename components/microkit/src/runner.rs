@@ -1,0 +1,458 @@
+//! The host runner behind `vetted run`: starts every PD of a system
+//! description as its own Linux process and realises channels and memory
+//! regions with shared memory (see the host backend's documentation in the
+//! crate README).
+//!
+//! - Each PD gets a control block (a `memfd` page), each protected-call
+//!   direction a call slot, each memory region a `memfd` of its size; a PD
+//!   inherits exactly the descriptors its channels and maps need.
+//! - PDs start in order of decreasing priority, each in its own process
+//!   group, with `PR_SET_PDEATHSIG` so none outlives the runner.
+//! - Output lines are prefixed with the PD name.
+//! - A PD that exits with status 0 (`microkit::stop()`) has stopped; the run
+//!   ends when every active (non-passive) PD has stopped. Any other exit is a
+//!   crash, reported by name, then the system stops or the PD is restarted
+//!   (its memory regions and pending notifications survive).
+//! - SIGINT, SIGTERM or SIGHUP kill every PD's process group and end the run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+use std::{boxed::Box, format};
+
+use sdf::{ProtectionDomain, SystemDescription};
+
+use crate::backend::config::{MapConfig, PdConfig, ENV_VAR, PAGE};
+use crate::backend::sys::{self, Exit, SchedRequest};
+use crate::Perms;
+
+/// What to do when a PD crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPolicy {
+    /// Stop the whole system (exit status 1).
+    Stop,
+    /// Restart the PD, at most `max_restarts` times, then stop.
+    Restart,
+}
+
+/// How PD priorities map onto Linux scheduling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sched {
+    /// Everything at the runner's own priority.
+    None,
+    /// Nice values: the highest priority in the system runs at nice 0,
+    /// lower ones up to nice 19, proportionally (unprivileged users cannot
+    /// go below 0).
+    Nice,
+    /// SCHED_FIFO with priority 1 + prio·98/254 where permitted (root or
+    /// CAP_SYS_NICE), else as `Nice`.
+    Fifo,
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// The PD's stdout.
+    Stdout,
+    /// The PD's stderr.
+    Stderr,
+    /// A message of the runner itself.
+    Runner,
+}
+
+/// Receives each output line: PD name (or `vetted`), stream, line.
+pub type OutputSink = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
+
+/// Builds the command for a PD instead of looking up its image.
+pub type ImageOverride = Box<dyn Fn(&ProtectionDomain) -> Command>;
+
+/// Options of a run.
+pub struct Options {
+    /// Where program images are looked up: `foo.elf` is `<image_dir>/foo`.
+    pub image_dir: PathBuf,
+    /// What to do on a crash.
+    pub on_crash: CrashPolicy,
+    /// Restarts allowed per PD under [`CrashPolicy::Restart`].
+    pub max_restarts: u32,
+    /// Scheduling.
+    pub sched: Sched,
+    /// Stop the system after this long.
+    pub timeout: Option<Duration>,
+    /// Builds PD commands (benchmarks run themselves as PDs).
+    pub image_override: Option<ImageOverride>,
+    /// Output destination; `None` prints `[name] line` to stdout/stderr.
+    pub output: Option<OutputSink>,
+}
+
+impl Options {
+    /// Defaults: images in `image_dir`, stop on crash, 5 restarts, nice.
+    pub fn new(image_dir: PathBuf) -> Self {
+        Self {
+            image_dir,
+            on_crash: CrashPolicy::Stop,
+            max_restarts: 5,
+            sched: Sched::Nice,
+            timeout: None,
+            image_override: None,
+            output: None,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every active PD stopped cleanly.
+    AllStopped,
+    /// A PD crashed and the system was stopped.
+    Crashed {
+        /// PD name.
+        pd: String,
+        /// How it ended.
+        exit: Exit,
+    },
+    /// A stop signal arrived (SIGINT, SIGTERM, SIGHUP).
+    Signalled(i32),
+    /// The timeout expired.
+    TimedOut,
+}
+
+impl Outcome {
+    /// Exit status for the `vetted` command.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::AllStopped | Outcome::TimedOut => 0,
+            Outcome::Crashed { .. } => 1,
+            Outcome::Signalled(s) => 128 + s,
+        }
+    }
+}
+
+/// Why a system could not be started.
+#[derive(Debug)]
+pub enum RunError {
+    /// A program image is not in the image directory.
+    MissingImage {
+        /// PD name.
+        pd: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A name the host cannot pass on (contains a tab or newline).
+    BadName(String),
+    /// An operating-system call failed.
+    Os {
+        /// What was being done.
+        what: String,
+        /// The error.
+        err: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::MissingImage { pd, path } => write!(
+                f,
+                "program image of PD '{pd}' not found: {} (build it, or pass --image-dir)",
+                path.display()
+            ),
+            RunError::BadName(n) => write!(f, "name {n:?} contains a tab or newline"),
+            RunError::Os { what, err } => write!(f, "{what}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |err| RunError::Os { what, err }
+}
+
+/// Host binary for a PD: the file name of `program_image` without `.elf`,
+/// in `image_dir`.
+pub fn image_path(pd: &ProtectionDomain, image_dir: &Path) -> PathBuf {
+    let file = Path::new(&pd.program_image)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = file.strip_suffix(".elf").unwrap_or(&file);
+    image_dir.join(stem)
+}
+
+/// The per-PD hand-over for `system`, with the memfds it refers to (kept
+/// open by the runner for restarts).
+struct Plan {
+    configs: Vec<PdConfig>,
+    fds: Vec<i32>,
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        for fd in &self.fds {
+            sys::close(*fd);
+        }
+    }
+}
+
+fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
+    let mut fds = Vec::new();
+    let mut mk = |name: &str, size: u64| -> Result<i32, RunError> {
+        let fd = sys::memfd(name, size).map_err(os(format!("creating shared memory {name}")))?;
+        fds.push(fd);
+        Ok(fd)
+    };
+    let check = |n: &str| {
+        if n.contains(['\t', '\n', '\r']) || n.is_empty() {
+            Err(RunError::BadName(n.to_string()))
+        } else {
+            Ok(())
+        }
+    };
+    let mut configs = Vec::new();
+    for pd in &system.protection_domains {
+        check(&pd.name)?;
+        configs.push(PdConfig {
+            name: pd.name.clone(),
+            passive: pd.passive,
+            ctl: mk(&format!("vetted-ctl-{}", pd.name), PAGE as u64)?,
+            ..Default::default()
+        });
+    }
+    for (i, ch) in system.channels.iter().enumerate() {
+        for (me, other) in [(&ch.end_a, &ch.end_b), (&ch.end_b, &ch.end_a)] {
+            let peer_ctl = configs[other.pd].ctl;
+            if me.notify {
+                configs[me.pd].notify.push((me.id, peer_ctl, other.id));
+                configs[other.pd].notify_in.push(other.id);
+            }
+            if me.pp {
+                let slot = mk(&format!("vetted-slot-{i}"), PAGE as u64)?;
+                configs[me.pd].ppc.push((me.id, slot, peer_ctl, other.id));
+                configs[other.pd].pps.push((other.id, slot));
+            }
+        }
+    }
+    let mut mr_fds = Vec::new();
+    for mr in &system.memory_regions {
+        check(&mr.name)?;
+        let fd = mk(&format!("vetted-mr-{}", mr.name), mr.size)?;
+        if let Some(prefill) = &mr.prefill {
+            let data = std::fs::read(&prefill.resolved)
+                .map_err(os(format!("reading prefill of {}", prefill.resolved.display())))?;
+            let len = data.len().min(usize::try_from(mr.size).unwrap_or(usize::MAX));
+            std::fs::write(format!("/proc/self/fd/{fd}"), &data[..len])
+                .map_err(os(format!("prefilling memory region {}", mr.name)))?;
+        }
+        mr_fds.push(fd);
+    }
+    for (p, pd) in system.protection_domains.iter().enumerate() {
+        for irq in &pd.irqs {
+            configs[p].irqs.push(irq.id);
+        }
+        for m in &pd.maps {
+            let Some(r) = system.memory_regions.iter().position(|r| r.name == m.mr) else {
+                continue; // the validator rejects this; nothing to map
+            };
+            if let Some(s) = &m.setvar_vaddr {
+                check(s)?;
+            }
+            configs[p].maps.push(MapConfig {
+                name: m.mr.clone(),
+                symbol: m.setvar_vaddr.clone(),
+                fd: mr_fds[r],
+                size: system.memory_regions[r].size,
+                vaddr: m.vaddr,
+                perms: Perms { read: m.perms.read, write: m.perms.write, execute: m.perms.execute },
+            });
+        }
+    }
+    Ok(Plan { configs, fds })
+}
+
+fn sched_for(pd: &ProtectionDomain, max_prio: u8, sched: Sched) -> SchedRequest {
+    let nice = ((i32::from(max_prio) - i32::from(pd.priority)) * 19 + 127) / 254;
+    match sched {
+        Sched::None => SchedRequest::None,
+        Sched::Nice => SchedRequest::Nice(nice),
+        Sched::Fifo => SchedRequest::Fifo(1 + i32::from(pd.priority) * 98 / 254, nice),
+    }
+}
+
+struct Running {
+    child: Option<Child>,
+    stopped: bool,
+    restarts: u32,
+}
+
+fn forward(
+    src: impl Read + Send + 'static,
+    name: String,
+    stream: Stream,
+    sink: OutputSink,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("out-{name}")).spawn(move || {
+        for line in BufReader::new(src).split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line);
+            sink(&name, stream, text.trim_end_matches('\r'));
+        }
+    })
+}
+
+fn default_sink() -> OutputSink {
+    Arc::new(|name, stream, line| {
+        if stream == Stream::Stdout {
+            let _ = writeln!(std::io::stdout().lock(), "[{name}] {line}");
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "[{name}] {line}");
+        }
+    })
+}
+
+/// Runs `system` until it ends (see [`Outcome`]). Returns an error only if
+/// it could not be started.
+pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunError> {
+    let sink = opts.output.clone().unwrap_or_else(default_sink);
+    let say = |msg: &str| sink("vetted", Stream::Runner, msg);
+    let pds = &system.protection_domains;
+    if opts.image_override.is_none() {
+        for pd in pds {
+            let path = image_path(pd, &opts.image_dir);
+            if !path.is_file() {
+                return Err(RunError::MissingImage { pd: pd.name.clone(), path });
+            }
+        }
+    }
+    let plan = plan(system)?;
+    for pd in pds.iter().filter(|p| p.parent.is_some()) {
+        say(&format!(
+            "note: '{}' is a child PD; the host runs it like any PD and does not deliver its faults to the parent",
+            pd.name
+        ));
+    }
+    for mr in system.memory_regions.iter().filter(|m| m.phys_addr.is_some()) {
+        say(&format!("note: memory region '{}' has a phys_addr; on the host it is ordinary shared memory", mr.name));
+    }
+    sys::catch_stop_signals();
+    let max_prio = pds.iter().map(|p| p.priority).max().unwrap_or(0);
+    let mut order: Vec<usize> = (0..pds.len()).collect();
+    order.sort_by_key(|&i| core::cmp::Reverse(pds[i].priority));
+    let mut running: Vec<Running> =
+        pds.iter().map(|_| Running { child: None, stopped: false, restarts: 0 }).collect();
+    let mut threads = Vec::new();
+
+    let spawn = |i: usize, threads: &mut Vec<JoinHandle<()>>| -> Result<Child, RunError> {
+        let pd = &pds[i];
+        let mut cmd = match &opts.image_override {
+            Some(f) => f(pd),
+            None => Command::new(image_path(pd, &opts.image_dir)),
+        };
+        cmd.env(ENV_VAR, plan.configs[i].encode())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        sys::prepare_child(&mut cmd, plan.configs[i].fds(), sched_for(pd, max_prio, opts.sched));
+        let mut child = cmd.spawn().map_err(os(format!("starting PD '{}'", pd.name)))?;
+        if let Some(out) = child.stdout.take() {
+            threads.push(forward(out, pd.name.clone(), Stream::Stdout, sink.clone()).map_err(os("thread"))?);
+        }
+        if let Some(err) = child.stderr.take() {
+            threads.push(forward(err, pd.name.clone(), Stream::Stderr, sink.clone()).map_err(os("thread"))?);
+        }
+        say(&format!("started '{}' (pid {}, priority {})", pd.name, child.id(), pd.priority));
+        Ok(child)
+    };
+
+    let stop_all = |running: &mut Vec<Running>| {
+        for r in running.iter_mut() {
+            if let Some(c) = r.child.take() {
+                let pid = c.id() as i32;
+                sys::kill_group(pid);
+                let _ = sys::reap(pid, true);
+            }
+        }
+    };
+
+    for &i in &order {
+        match spawn(i, &mut threads) {
+            Ok(c) => running[i].child = Some(c),
+            Err(e) => {
+                stop_all(&mut running);
+                return Err(e);
+            }
+        }
+    }
+    let start = Instant::now();
+    let outcome = 'watch: loop {
+        if let Some(sig) = sys::take_signal() {
+            say(&format!("{} received: stopping every PD", sys::signal_name(sig)));
+            break 'watch Outcome::Signalled(sig);
+        }
+        if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
+            say("timeout: stopping every PD");
+            break 'watch Outcome::TimedOut;
+        }
+        for i in 0..pds.len() {
+            let Some(pid) = running[i].child.as_ref().map(|c| c.id() as i32) else { continue };
+            let Some(exit) = sys::reap(pid, false) else { continue };
+            running[i].child = None;
+            // Anything the PD started goes with it.
+            sys::kill_group(pid);
+            let name = &pds[i].name;
+            match exit {
+                Exit::Code(0) => {
+                    say(&format!("'{name}' stopped"));
+                    running[i].stopped = true;
+                }
+                _ => {
+                    let how = match exit {
+                        Exit::Signal(s) => format!("killed by signal {s} ({})", sys::signal_name(s)),
+                        Exit::Code(c) => format!("exited with status {c}"),
+                    };
+                    say(&format!("PD '{name}' crashed: {how}"));
+                    if opts.on_crash == CrashPolicy::Restart && running[i].restarts < opts.max_restarts {
+                        running[i].restarts += 1;
+                        say(&format!(
+                            "restarting '{name}' (restart {} of {})",
+                            running[i].restarts, opts.max_restarts
+                        ));
+                        match spawn(i, &mut threads) {
+                            Ok(c) => running[i].child = Some(c),
+                            Err(e) => {
+                                say(&e.to_string());
+                                break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                            }
+                        }
+                    } else {
+                        break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                    }
+                }
+            }
+        }
+        let active_left = pds
+            .iter()
+            .zip(&running)
+            .any(|(pd, r)| !pd.passive && !r.stopped);
+        if !active_left || running.iter().all(|r| r.child.is_none()) {
+            break 'watch Outcome::AllStopped;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    stop_all(&mut running);
+    for t in threads {
+        let _ = t.join();
+    }
+    match &outcome {
+        Outcome::AllStopped => say("every active PD stopped: system done"),
+        Outcome::Crashed { pd, .. } => say(&format!("system stopped because '{pd}' crashed")),
+        _ => {}
+    }
+    Ok(outcome)
+}
