@@ -82,6 +82,8 @@ print(f"  host: 1 MiB echoed intact through the driver in {took:.2f} s")
 PY
     done
     ;;
-bench) ;;
+bench)
+    cargo bench --locked -p board-qemu-virt-aarch64 -p board-rpi4b --bench throughput
+    ;;
 *) echo "usage: $0 packages|tools|test|bench" >&2; exit 2 ;;
 esac
