@@ -13,7 +13,10 @@
 //!   descriptor pointer, which walks the ring from descriptor 0 like the hardware's read
 //!   and write pointers, which it resets to 0;
 //! * received frames start with 2 bytes of padding (`RBUF_ALIGN_2B`), the FCS is stripped
-//!   by the MAC; transmitted frames get their FCS appended by the MAC (`APPEND_CRC`);
+//!   by the MAC; transmitted frames get their FCS appended by the MAC (`APPEND_CRC`); no
+//!   64-byte status blocks either way (no checksum offload);
+//! * the destination filter passes broadcast and our own address, as Linux sets it up
+//!   when not promiscuous;
 //! * the PHY (a Broadcom BCM54213PE at MDIO address 1 on the Pi 4, RGMII with RX delay)
 //!   is reset and auto-negotiates; [`Genet::poll_link`] reads the result and programs the
 //!   UniMAC's speed and duplex.
@@ -71,6 +74,8 @@ pub mod reg {
     pub const RBUF_CTRL: usize = 0x0300;
     /// RBUF/TBUF size control.
     pub const RBUF_TBUF_SIZE_CTRL: usize = 0x03b4;
+    /// TX buffer control (bit 0: 64-byte status block in front of TX frames).
+    pub const TBUF_CTRL: usize = 0x0600;
     /// UniMAC command register.
     pub const UMAC_CMD: usize = 0x0808;
     /// MAC address bytes 0..4 (byte 0 in bits 31:24).
@@ -85,6 +90,11 @@ pub mod reg {
     pub const UMAC_MIB_CTRL: usize = 0x0d80;
     /// MDIO command and data.
     pub const MDIO_CMD: usize = 0x0e14;
+    /// Destination-address filter enables: filter `k` is bit `16 - k`.
+    pub const UMAC_MDF_CTRL: usize = 0x0e50;
+    /// Destination-address filters, 17 of two words each: bytes 0..2 in the low half of
+    /// the first word, bytes 2..6 in the second.
+    pub const UMAC_MDF_ADDR: usize = 0x0e54;
 
     /// RX descriptors (`TOTAL_DESCRIPTORS` × 12 bytes).
     pub const RX_DESC_BASE: usize = 0x2000;
@@ -215,6 +225,11 @@ const OOB_DISABLE: u32 = 1 << 5;
 const RGMII_MODE_EN: u32 = 1 << 6;
 const ID_MODE_DIS: u32 = 1 << 16;
 const DMA_EN: u32 = 1;
+const RBUF_64B_EN: u32 = 1 << 0;
+const RBUF_ALIGN_2B: u32 = 1 << 1;
+const TBUF_64B_EN: u32 = 1 << 0;
+/// Filters 0 and 1 of 17 (`GENMASK(16, 15)`).
+const MDF_ENABLE_FIRST_TWO: u32 = 0b11 << 15;
 const RING16_BUF_EN: u32 = 1 << (DEFAULT_QUEUE + 1);
 /// Largest frame the MAC takes: 1500 + header 14 + VLAN 4 + Broadcom tag 6 + FCS 4 + 8.
 const UMAC_MAX_FRAME: u32 = 1536;
@@ -588,13 +603,24 @@ impl<R: RegisterBlock, M: DmaMemory> Core<R, M> {
         regs.write32(reg::UMAC_MIB_CTRL, 0b111);
         regs.write32(reg::UMAC_MIB_CTRL, 0);
         regs.write32(reg::UMAC_MAX_FRAME_LEN, UMAC_MAX_FRAME);
+        // 2-byte alignment padding on, 64-byte status blocks off (both directions).
         let rbuf = regs.read32(reg::RBUF_CTRL);
-        regs.write32(reg::RBUF_CTRL, rbuf | 2); // RBUF_ALIGN_2B
+        regs.write32(reg::RBUF_CTRL, (rbuf | RBUF_ALIGN_2B) & !RBUF_64B_EN);
+        let tbuf = regs.read32(reg::TBUF_CTRL);
+        regs.write32(reg::TBUF_CTRL, tbuf & !TBUF_64B_EN);
         regs.write32(reg::RBUF_TBUF_SIZE_CTRL, 1);
 
         let m = cfg.mac;
         regs.write32(reg::UMAC_MAC0, u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
         regs.write32(reg::UMAC_MAC1, u32::from_be_bytes([0, 0, m[4], m[5]]));
+        // Destination filter, as Linux programs it when not promiscuous: broadcast and
+        // our own address (filters 0 and 1 = enable bits 16 and 15).
+        for (k, a) in [[0xff; 6], m].iter().enumerate() {
+            let off = reg::UMAC_MDF_ADDR + 8 * k;
+            regs.write32(off, u32::from_be_bytes([0, 0, a[0], a[1]]));
+            regs.write32(off + 4, u32::from_be_bytes([a[2], a[3], a[4], a[5]]));
+        }
+        regs.write32(reg::UMAC_MDF_CTRL, MDF_ENABLE_FIRST_TWO);
 
         // DMA off, TX FIFO flushed.
         let c = regs.read32(reg::TDMA_CTRL);

@@ -88,7 +88,17 @@ fn init_programs_mac_rings_and_interrupts() {
     assert_eq!(m.r(reg::UMAC_MAC0), 0xdca6_3201);
     assert_eq!(m.r(reg::UMAC_MAC1), 0x0203);
     assert_eq!(m.r(reg::UMAC_MAX_FRAME_LEN), 1536);
-    assert_eq!(m.r(reg::RBUF_CTRL) & 2, 2, "2-byte RX alignment");
+    assert_eq!(
+        m.r(reg::RBUF_CTRL) & 3,
+        2,
+        "2-byte RX alignment, no status block"
+    );
+    assert_eq!(m.r(reg::TBUF_CTRL) & 1, 0, "no TX status block");
+    assert_eq!(m.r(reg::UMAC_MDF_CTRL), 0x18000);
+    assert_eq!(m.r(reg::UMAC_MDF_ADDR), 0xffff);
+    assert_eq!(m.r(reg::UMAC_MDF_ADDR + 4), 0xffff_ffff);
+    assert_eq!(m.r(reg::UMAC_MDF_ADDR + 8), 0xdca6);
+    assert_eq!(m.r(reg::UMAC_MDF_ADDR + 12), 0x3201_0203);
     assert_eq!(m.r(reg::RDMA_END_ADDR), 256 * 3 - 1);
     assert_eq!(m.r(reg::RDMA_RING_BUF_SIZE), (256 << 16) | 2048);
     assert_eq!(
@@ -290,6 +300,19 @@ fn frames_flow_both_ways_across_index_and_ring_wraparound() {
 }
 
 #[test]
+fn the_destination_filter_passes_broadcast_and_our_address_only() {
+    let (mut nic, model) = up(MAC_A, 8);
+    let mut f = frame(1, 60);
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    assert!(model.borrow_mut().inject(&f));
+    assert_eq!(recv(&mut nic).unwrap(), Some(f.clone()));
+    f[0..6].copy_from_slice(&MAC_B);
+    assert!(!model.borrow_mut().inject(&f), "someone else's frame");
+    assert_eq!(model.borrow().rx_filtered, 1);
+    assert_eq!(recv(&mut nic).unwrap(), None);
+}
+
+#[test]
 fn rx_ring_full_makes_the_hardware_discard() {
     let (mut nic, model) = up(MAC_A, 8);
     for n in 0..8 {
@@ -329,7 +352,9 @@ fn error_bits_fragments_and_bad_lengths_are_dropped_and_counted() {
     assert!(model.borrow_mut().inject(&frame(6, 80)));
     assert_eq!(recv(&mut nic), Err(Error::BadLength(5)));
     // Oversized frame from the wire: the MAC flags it (LG).
-    assert!(model.borrow_mut().inject(&vec![0x55; 3000]));
+    let mut long = vec![0x55; 3000];
+    long[..6].copy_from_slice(&MAC_A);
+    assert!(model.borrow_mut().inject(&long));
     assert!(matches!(recv(&mut nic), Err(Error::RxStatus(s)) if s & desc::RX_LG != 0));
     // Every descriptor went back: the ring still takes 16 frames.
     for n in 0..16 {

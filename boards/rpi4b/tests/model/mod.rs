@@ -118,6 +118,8 @@ pub struct Model {
     an_countdown: u32,
     pub wire_out: VecDeque<Vec<u8>>,
     pub rx_discarded: usize,
+    /// Frames the destination filter dropped.
+    pub rx_filtered: usize,
     pub faults: Vec<String>,
     pub misbehave: Misbehave,
 }
@@ -136,6 +138,9 @@ impl Model {
         regs[idx(reg::TDMA_CONS_INDEX)] = 0xfff0;
         regs[idx(reg::RDMA_CONS_INDEX)] = 0x1200;
         regs[idx(reg::TDMA_PROD_INDEX)] = 0xffe0;
+        // Status blocks left on by an earlier user: the driver must switch them off.
+        regs[idx(reg::RBUF_CTRL)] = 1;
+        regs[idx(reg::TBUF_CTRL)] = 1;
         let mut m = Self {
             regs,
             mem: dma.mem.clone(),
@@ -148,6 +153,7 @@ impl Model {
             an_countdown: 0,
             wire_out: VecDeque::new(),
             rx_discarded: 0,
+            rx_filtered: 0,
             faults: Vec::new(),
             misbehave: Misbehave::default(),
         };
@@ -258,6 +264,9 @@ impl Model {
             return;
         }
         let n = self.ring_len(reg::TDMA_END_ADDR);
+        if self.r(reg::TBUF_CTRL) & 1 != 0 {
+            self.faults.push("TX 64-byte status blocks are on".into());
+        }
         let prod = self.r(reg::TDMA_PROD_INDEX) as u16;
         let mut cons = self.r(reg::TDMA_CONS_INDEX) as u16;
         // At most one ring's worth per kick (bounds the work when a test scribbles on
@@ -289,10 +298,34 @@ impl Model {
         self.regs[idx(reg::INTRL2_0_STAT)] |= irq::TXDMA_DONE;
     }
 
+    /// The UniMAC destination filter: with filters enabled in MDF_CTRL, only frames
+    /// whose destination matches an enabled filter pass; with none enabled, all do.
+    fn passes_filter(&self, frame: &[u8]) -> bool {
+        let ctrl = self.r(reg::UMAC_MDF_CTRL);
+        if ctrl == 0 {
+            return true;
+        }
+        if frame.len() < 6 {
+            return false;
+        }
+        (0..17).any(|k| {
+            if ctrl & (1 << (16 - k)) == 0 {
+                return false;
+            }
+            let w0 = self.r(reg::UMAC_MDF_ADDR + 8 * k).to_be_bytes();
+            let w1 = self.r(reg::UMAC_MDF_ADDR + 8 * k + 4).to_be_bytes();
+            frame[..6] == [w0[2], w0[3], w1[0], w1[1], w1[2], w1[3]]
+        })
+    }
+
     /// Delivers `frame` (without FCS) as the MAC would; false if it was discarded.
     pub fn inject(&mut self, frame: &[u8]) -> bool {
         if !self.dma_on(reg::RDMA_CTRL) || !self.umac_enabled(cmd::RX_EN) {
             self.rx_discarded += 1;
+            return false;
+        }
+        if !self.passes_filter(frame) {
+            self.rx_filtered += 1;
             return false;
         }
         let n = self.ring_len(reg::RDMA_END_ADDR);
@@ -307,6 +340,9 @@ impl Model {
         let d = reg::RX_DESC_BASE + 12 * self.rx_ptr as usize;
         let addr = u64::from(self.r(d + 4)) | (u64::from(self.r(d + 8)) << 32);
         let buf_size = (self.r(reg::RDMA_RING_BUF_SIZE) & 0xffff) as usize;
+        if self.r(reg::RBUF_CTRL) & 1 != 0 {
+            self.faults.push("RX 64-byte status blocks are on".into());
+        }
         let mut data = vec![0u8; 2];
         data.extend_from_slice(frame);
         let mut status = desc::SOP | desc::EOP;
