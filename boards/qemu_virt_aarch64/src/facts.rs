@@ -25,6 +25,9 @@ pub const fn ppi(n: u32) -> u32 {
     n + 16
 }
 
+/// The Microkit SDK's name for this board (`MICROKIT_BOARD`).
+pub const MICROKIT_BOARD: &str = "qemu_virt_aarch64";
+
 /// Start of RAM (`memory@40000000`).
 pub const RAM_BASE: u64 = 0x4000_0000;
 /// RAM size when QEMU is started without `-m` (128 MiB).

@@ -22,6 +22,17 @@ pub const fn spi(n: u32) -> u32 {
     n + 32
 }
 
+/// The Microkit SDK's board name for the model with `gib` GiB of RAM.
+pub const fn microkit_board(gib: u32) -> Option<&'static str> {
+    match gib {
+        1 => Some("rpi4b_1gb"),
+        2 => Some("rpi4b_2gb"),
+        4 => Some("rpi4b_4gb"),
+        8 => Some("rpi4b_8gb"),
+        _ => None,
+    }
+}
+
 /// Main peripherals window: bus `0x7e00_0000` → ARM `0xfe00_0000`, 24 MiB.
 pub const PERIPHERALS: Region = Region {
     base: 0xfe00_0000,
