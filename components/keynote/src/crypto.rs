@@ -24,9 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ring::signature as rsig;
-use rsa::pkcs1::{
-    DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey,
-};
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::traits::PublicKeyParts;
 use sha1::Digest;
 
@@ -131,11 +129,7 @@ const ALL_SIGS: [SigAlgorithm; 4] = [
     SigAlgorithm::Ed25519,
     SigAlgorithm::EcdsaP256Sha256,
 ];
-const ALL_KEYS: [KeyAlgorithm; 3] = [
-    KeyAlgorithm::Rsa,
-    KeyAlgorithm::Ed25519,
-    KeyAlgorithm::EcdsaP256,
-];
+const ALL_KEYS: [KeyAlgorithm; 3] = [KeyAlgorithm::Rsa, KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256];
 const REFUSED_KEY_PREFIXES: [&str; 4] = ["dsa-hex:", "dsa-base64:", "x509-hex:", "x509-base64:"];
 const REFUSED_SIG_PREFIXES: [&str; 6] = [
     "sig-dsa-sha1-hex:",
@@ -492,9 +486,8 @@ impl PrivateKey {
                 Self::from_bytes(alg, doc.as_ref())
             }
             KeyAlgorithm::EcdsaP256 => {
-                let doc =
-                    rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
-                        .map_err(|_| fail())?;
+                let doc = rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
+                    .map_err(|_| fail())?;
                 Self::from_bytes(alg, doc.as_ref())
             }
         }
@@ -513,8 +506,7 @@ impl PrivateKey {
                 })
             }
             KeyAlgorithm::Ed25519 => {
-                let pair =
-                    rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
+                let pair = rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
                 Ok(PrivateKey::Ed25519 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -522,12 +514,8 @@ impl PrivateKey {
             }
             KeyAlgorithm::EcdsaP256 => {
                 let rng = ring::rand::SystemRandom::new();
-                let pair = rsig::EcdsaKeyPair::from_pkcs8(
-                    &rsig::ECDSA_P256_SHA256_ASN1_SIGNING,
-                    bits,
-                    &rng,
-                )
-                .map_err(|_| bad())?;
+                let pair = rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, bits, &rng)
+                    .map_err(|_| bad())?;
                 Ok(PrivateKey::EcdsaP256 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -612,12 +600,8 @@ impl PrivateKey {
         match (alg, self) {
             (SigAlgorithm::RsaSha1, PrivateKey::Rsa { key, .. }) => {
                 let payload = sha1_octet_string(parts);
-                key.sign_with_rng(
-                    &mut RingRng(rng),
-                    rsa::Pkcs1v15Sign::new_unprefixed(),
-                    &payload,
-                )
-                .map_err(|_| fail())
+                key.sign_with_rng(&mut RingRng(rng), rsa::Pkcs1v15Sign::new_unprefixed(), &payload)
+                    .map_err(|_| fail())
             }
             (SigAlgorithm::RsaSha256, PrivateKey::Rsa { der, .. }) => {
                 let pair = rsig::RsaKeyPair::from_der(der).map_err(|_| fail())?;
@@ -676,24 +660,12 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         s.push(B64[(n >> 18) as usize & 63] as char);
         s.push(B64[(n >> 12) as usize & 63] as char);
-        s.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        s.push(if chunk.len() > 2 {
-            B64[n as usize & 63] as char
-        } else {
-            '='
-        });
+        s.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        s.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
     }
     s
 }
@@ -819,16 +791,10 @@ mod tests {
             assert!(pk.verify(sig, &[b"hello world"], &s));
             assert!(!pk.verify(sig, &[b"hello worle"], &s));
             let pk_text = pk.to_text(Encoding::Hex);
-            assert_eq!(
-                Principal::parse(&pk_text).unwrap(),
-                Principal::Key(pk.clone())
-            );
+            assert_eq!(Principal::parse(&pk_text).unwrap(), Principal::Key(pk.clone()));
             // The same key in another encoding, or upper case, is the same principal.
             let upper = pk_text.to_uppercase();
-            assert_eq!(
-                Principal::parse(&upper).unwrap(),
-                Principal::parse(&pk.to_text(Encoding::Base64)).unwrap()
-            );
+            assert_eq!(Principal::parse(&upper).unwrap(), Principal::parse(&pk.to_text(Encoding::Base64)).unwrap());
         }
     }
 }

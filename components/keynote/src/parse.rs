@@ -79,20 +79,11 @@ pub(crate) fn compile(
     };
 
     if let Some((toks, _)) = mk(Field::Version, false)? {
-        let ok = matches!(
-            toks.as_slice(),
-            [Token {
-                tok: Tok::Int(2),
-                ..
-            }]
-        ) || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
+        let ok = matches!(toks.as_slice(), [Token { tok: Tok::Int(2), .. }])
+            || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
         if !ok {
             let r = find(Field::Version).map_or(0, |r| r.value_start);
-            return Err(Error::at(
-                ErrorKind::BadVersion,
-                lex::line_of(text, r),
-                Some(Field::Version),
-            ));
+            return Err(Error::at(ErrorKind::BadVersion, lex::line_of(text, r), Some(Field::Version)));
         }
     }
 
@@ -108,18 +99,12 @@ pub(crate) fn compile(
 
     let (authorizer, authorizer_principal) = {
         let (toks, end) = mk(Field::Authorizer, false)?.ok_or_else(|| {
-            Error::at(
-                ErrorKind::MissingAuthorizer,
-                lex::line_of(text, chunk.start),
-                None,
-            )
+            Error::at(ErrorKind::MissingAuthorizer, lex::line_of(text, chunk.start), None)
         })?;
         let mut p = P::new(text, toks, end, Field::Authorizer, limits, cx, consts_ref);
         let s = p.constant_string()?;
         let principal = Principal::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
-        let idx =
-            p.cx.principal(principal.clone(), &s)
-                .map_err(|k| p.err_at_start(k))?;
+        let idx = p.cx.principal(principal.clone(), &s).map_err(|k| p.err_at_start(k))?;
         (idx, principal)
     };
 
@@ -319,10 +304,7 @@ impl<'a, 'c> P<'a, 'c> {
             "_ACTION_AUTHORIZERS" => StrExpr::Special(Special::ActionAuthorizers),
             _ if name.starts_with('_') => {
                 let digits = &name[1..];
-                if !digits.is_empty()
-                    && digits.len() <= 2
-                    && digits.bytes().all(|c| c.is_ascii_digit())
-                {
+                if !digits.is_empty() && digits.len() <= 2 && digits.bytes().all(|c| c.is_ascii_digit()) {
                     self.uses_captures = true;
                     // `digits` is at most two ASCII digits, so it fits a u8.
                     StrExpr::Capture(digits.parse::<u8>().unwrap_or(u8::MAX))
@@ -507,9 +489,7 @@ impl<'a, 'c> P<'a, 'c> {
                 continue;
             }
             // A missing ';' after the last clause is accepted.
-            if self.pos >= self.toks.len()
-                || (in_block && matches!(self.peek(), Some(Tok::Op("}"))))
-            {
+            if self.pos >= self.toks.len() || (in_block && matches!(self.peek(), Some(Tok::Op("}")))) {
                 break;
             }
             return Err(self.err(ErrorKind::Syntax("expected ';'")));
@@ -537,10 +517,7 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.and()?;
-            l = Val::B(BoolExpr::Or(
-                Box::new(self.to_bool(l)?),
-                Box::new(self.to_bool(r)?),
-            ));
+            l = Val::B(BoolExpr::Or(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
         }
         Ok(l)
     }
@@ -552,10 +529,7 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.not()?;
-            l = Val::B(BoolExpr::And(
-                Box::new(self.to_bool(l)?),
-                Box::new(self.to_bool(r)?),
-            ));
+            l = Val::B(BoolExpr::And(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
         }
         Ok(l)
     }
@@ -601,9 +575,7 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::I(a), Val::I(b)) => BoolExpr::Int(cmp, a, b),
             (Val::F(a), Val::F(b)) => {
                 if matches!(cmp, CmpOp::Eq | CmpOp::Ne) {
-                    return Err(self.err(ErrorKind::TypeMismatch(
-                        "floats cannot be compared for equality",
-                    )));
+                    return Err(self.err(ErrorKind::TypeMismatch("floats cannot be compared for equality")));
                 }
                 BoolExpr::Float(cmp, a, b)
             }
@@ -693,9 +665,7 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::F(a), Val::F(b)) if op != ArithOp::Rem => {
                 Ok(Val::F(FloatExpr::Bin(op, Box::new(a), Box::new(b))))
             }
-            _ => Err(self.err(ErrorKind::TypeMismatch(
-                "arithmetic needs two integers or two floats",
-            ))),
+            _ => Err(self.err(ErrorKind::TypeMismatch("arithmetic needs two integers or two floats"))),
         }
     }
 
@@ -776,12 +746,7 @@ pub(crate) fn build_regex(pat: &str, limits: &Limits) -> Option<regex_automata::
         return None;
     }
     meta::Regex::builder()
-        .syntax(
-            syntax::Config::new()
-                .unicode(false)
-                .utf8(false)
-                .nest_limit(64),
-        )
+        .syntax(syntax::Config::new().unicode(false).utf8(false).nest_limit(64))
         .configure(
             meta::Config::new()
                 .utf8_empty(false)

@@ -26,10 +26,7 @@ pub trait Handler {
 
     /// Notifications arrived on `channels`. The default panics.
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
-        panic!(
-            "unexpected notification from channels {}",
-            channels.display()
-        )
+        panic!("unexpected notification from channels {}", channels.display())
     }
 
     /// A protected procedure call arrived on `channel`; the message registers

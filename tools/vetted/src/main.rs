@@ -76,9 +76,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--max-restarts" => {
-                a.max_restarts = value("--max-restarts")?
-                    .parse()
-                    .map_err(|_| "--max-restarts: not a number")?
+                a.max_restarts = value("--max-restarts")?.parse().map_err(|_| "--max-restarts: not a number")?
             }
             "--sched" => {
                 a.sched = match value("--sched")?.as_str() {
@@ -89,21 +87,14 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--timeout" => {
-                let secs: f64 = value("--timeout")?
-                    .parse()
-                    .map_err(|_| "--timeout: not a number")?;
-                a.timeout =
-                    Some(Duration::try_from_secs_f64(secs).map_err(|_| "--timeout: out of range")?);
+                let secs: f64 = value("--timeout")?.parse().map_err(|_| "--timeout: not a number")?;
+                a.timeout = Some(Duration::try_from_secs_f64(secs).map_err(|_| "--timeout: out of range")?);
             }
             "--board" => {
                 a.config = match value("--board")?.as_str() {
                     "qemu_virt_aarch64" => sdf::Config::qemu_virt_aarch64(),
                     "rpi4b" => sdf::Config::rpi4b(),
-                    v => {
-                        return Err(format!(
-                            "--board: expected qemu_virt_aarch64 or rpi4b, not {v:?}"
-                        ))
-                    }
+                    v => return Err(format!("--board: expected qemu_virt_aarch64 or rpi4b, not {v:?}")),
                 }
             }
             "--search-path" => search_paths.push(PathBuf::from(value("--search-path")?)),
@@ -119,10 +110,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
 
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1).peekable();
-    if matches!(
-        argv.peek().map(String::as_str),
-        None | Some("-h" | "--help" | "help")
-    ) {
+    if matches!(argv.peek().map(String::as_str), None | Some("-h" | "--help" | "help")) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }

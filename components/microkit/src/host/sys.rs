@@ -50,12 +50,7 @@ pub fn prot(read: bool, write: bool, execute: bool) -> i32 {
 /// first (`MAP_FIXED_NOREPLACE`, never clobbering an existing mapping), and
 /// falls back to an address of the kernel's choice. Returns the address and
 /// whether it is the requested one.
-pub fn map_shared(
-    fd: i32,
-    size: usize,
-    prot: i32,
-    at: Option<u64>,
-) -> io::Result<(NonNull<u8>, bool)> {
+pub fn map_shared(fd: i32, size: usize, prot: i32, at: Option<u64>) -> io::Result<(NonNull<u8>, bool)> {
     if let Some(addr) = at.filter(|a| *a != 0) {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so
         // this cannot invalidate memory the program uses; on failure nothing
@@ -72,16 +67,10 @@ pub fn map_shared(
         };
         if p != libc::MAP_FAILED {
             if p as u64 == addr {
-                return Ok((
-                    NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?,
-                    true,
-                ));
+                return Ok((NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?, true));
             }
             // Old kernels treat the flag as a hint: keep what we got.
-            return Ok((
-                NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?,
-                false,
-            ));
+            return Ok((NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?, false));
         }
     }
     // SAFETY: a fresh mapping at an address of the kernel's choice cannot
@@ -215,11 +204,7 @@ pub enum SchedRequest {
 
 /// Prepares a PD's `Command`: dies with the runner, own process group,
 /// inherits `fds`, scheduled as `sched`.
-pub fn prepare_child(
-    cmd: &mut std::process::Command,
-    fds: std::vec::Vec<i32>,
-    sched: SchedRequest,
-) {
+pub fn prepare_child(cmd: &mut std::process::Command, fds: std::vec::Vec<i32>, sched: SchedRequest) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is always safe.
     let parent = unsafe { libc::getpid() };

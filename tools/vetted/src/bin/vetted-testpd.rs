@@ -38,10 +38,7 @@ impl Handler for PingPong {
     type Error = String;
     fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
         if !channels.contains(CH) {
-            return Err(format!(
-                "notified on unexpected channels {}",
-                channels.display()
-            ));
+            return Err(format!("notified on unexpected channels {}", channels.display()));
         }
         self.n += 1;
         if self.ping && self.n == ROUNDS {
@@ -66,10 +63,7 @@ fn client() -> NullHandler {
         let reply = CH.pp_call(MessageInfo::new(i % 100, 3));
         let (sum, echo) = (microkit::get_mr(0), microkit::get_mr(1));
         if reply.label() != i % 100 + 1 || reply.count() != 2 || sum != i * 3 + tag || echo != tag {
-            panic!(
-                "{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}",
-                microkit::pd_name()
-            );
+            panic!("{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}", microkit::pd_name());
         }
     }
     debug_println!("{}: {CALLS} calls ok", microkit::pd_name());
@@ -88,11 +82,7 @@ impl Handler for Server {
             return Err("two calls at once".into());
         }
         self.busy = true;
-        let (a, b, tag) = (
-            microkit::get_mr(0),
-            microkit::get_mr(1),
-            microkit::get_mr(2),
-        );
+        let (a, b, tag) = (microkit::get_mr(0), microkit::get_mr(1), microkit::get_mr(2));
         microkit::set_mr(0, a + b + tag);
         microkit::set_mr(1, tag);
         self.calls += 1;
@@ -208,11 +198,7 @@ impl Handler for Consuming {
                         self.got,
                         self.sum,
                         self.wakeups,
-                        if ok {
-                            "checksum ok"
-                        } else {
-                            "CHECKSUM MISMATCH"
-                        }
+                        if ok { "checksum ok" } else { "CHECKSUM MISMATCH" }
                     );
                     self.q.signal_if_requested();
                     microkit::stop();
@@ -249,10 +235,7 @@ fn mapped_as(r: &MemoryRegion, perms: &str) -> bool {
         let mut f = l.split_whitespace();
         let range = f.next().unwrap_or("");
         let p = f.next().unwrap_or("");
-        let start = range
-            .split('-')
-            .next()
-            .and_then(|s| usize::from_str_radix(s, 16).ok());
+        let start = range.split('-').next().and_then(|s| usize::from_str_radix(s, 16).ok());
         start == Some(base) && p == perms
     })
 }
@@ -266,13 +249,7 @@ fn perms() -> NullHandler {
     ok &= ro.write(0, &[1]) == Err(microkit::AccessError::Permission);
     ok &= rw.write(0, b"hello").is_ok();
     ok &= MemoryRegion::by_name("nonexistent").is_err();
-    debug_println!(
-        "perms: {} (rw at {:p}, ro at {:p}, {} bytes)",
-        if ok { "ok" } else { "WRONG" },
-        rw.as_ptr(),
-        ro.as_ptr(),
-        ro.size()
-    );
+    debug_println!("perms: {} (rw at {:p}, ro at {:p}, {} bytes)", if ok { "ok" } else { "WRONG" }, rw.as_ptr(), ro.as_ptr(), ro.size());
     microkit::stop()
 }
 
@@ -280,8 +257,7 @@ fn main() {
     // The role comes from the PD name; the runner hands it over in the
     // environment, read by `run_main` (which exits if it is missing).
     let name = std::env::var(microkit_env()).ok().and_then(|c| {
-        c.lines()
-            .find_map(|l| l.strip_prefix("name\t").map(str::to_string))
+        c.lines().find_map(|l| l.strip_prefix("name\t").map(str::to_string))
     });
     let role = name.unwrap_or_default();
     let role = role.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -294,21 +270,11 @@ fn main() {
         "client" => microkit::_private::run_main(client),
         "server" => microkit::_private::run_main(|| {
             debug_println!("server: passive={}", microkit::pd_is_passive());
-            Server {
-                calls: 0,
-                busy: false,
-            }
+            Server { calls: 0, busy: false }
         }),
         "producer" => microkit::_private::run_main(|| {
             let q = Producer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
-            let mut p = Producing {
-                q,
-                sent: 0,
-                sum: FNV_START,
-                state: 0x9e37_79b9_7f4a_7c15,
-                notifies: 0,
-                done: false,
-            };
+            let mut p = Producing { q, sent: 0, sum: FNV_START, state: 0x9e37_79b9_7f4a_7c15, notifies: 0, done: false };
             if let Err(e) = p.fill() {
                 panic!("{e}");
             }
@@ -318,19 +284,12 @@ fn main() {
             let q = Consumer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
             // Ask for a notification before anything is produced.
             let _ = q.request_signal();
-            Consuming {
-                q,
-                got: 0,
-                sum: FNV_START,
-                wakeups: 0,
-            }
+            Consuming { q, got: 0, sum: FNV_START, wakeups: 0 }
         }),
         "garbage" => microkit::_private::run_main(|| {
             // Claims 0xdeadbeef messages in a queue of far fewer slots.
             let r = region("queue");
-            r.atomic_u32(0)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .store(0xdead_beef, Ordering::SeqCst);
+            r.atomic_u32(0).unwrap_or_else(|e| panic!("{e}")).store(0xdead_beef, Ordering::SeqCst);
             CH.notify();
             debug_println!("garbage: wrote a bogus tail index");
             microkit::stop();
@@ -338,9 +297,7 @@ fn main() {
             NullHandler::new()
         }),
         "crasher" => microkit::_private::run_main(|| {
-            let lives = region("lives")
-                .atomic_u32(0)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let lives = region("lives").atomic_u32(0).unwrap_or_else(|e| panic!("{e}"));
             let life = lives.fetch_add(1, Ordering::SeqCst) + 1;
             debug_println!("crasher: life {life}");
             if life < 3 {
