@@ -4,10 +4,12 @@
 # virtio_smoke.rs (no seL4 needed) boots in `qemu-system-aarch64 -M virt`, finds the
 # card, ARPs QEMU's user-mode gateway and runs a smoltcp TCP echo server that this
 # script sends 1 MiB through, once per virtio-mmio transport (legacy and modern).
+# The packages also let `cargo test` check the board facts against QEMU's own device
+# tree (virt, needs dtc) and memory map (raspi4b): tests/qemu_facts.rs in both crates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-packages) echo qemu-system-arm; echo python3 ;;
+packages) echo qemu-system-arm; echo device-tree-compiler; echo python3 ;;
 tools) ;;
 test)
     if ! command -v qemu-system-aarch64 >/dev/null; then

@@ -153,6 +153,11 @@ pub const FIRST_VIRTIO_DEVICE_SLOT: u32 = 31;
 /// hypervisor).
 pub const TIMER_IRQS: [u32; 4] = [ppi(13), ppi(14), ppi(11), ppi(10)];
 
+/// QEMU's `virt` has no hardware random number generator unless one is added
+/// (`-device virtio-rng-device`); its device tree carries 32 random bytes in
+/// `/chosen/rng-seed` (and `kaslr-seed`), freshly drawn at every start.
+pub const DTB_HAS_RNG_SEED: bool = true;
+
 /// QEMU 10's `virtio-mmio` devices speak the legacy transport (register version 1)
 /// unless `-global virtio-mmio.force-legacy=false` is given (`info qtree` shows
 /// `force-legacy = true`). The driver handles both.

@@ -101,6 +101,12 @@ pub const RNG200: Region = Region {
     size: 0x28,
 };
 
+/// Whether QEMU's `raspi4b` machine emulates the RNG200: it does not (QEMU 10.0; an
+/// access aborts). Randomness under QEMU `raspi4b` must come from elsewhere.
+pub const QEMU_RASPI4B_HAS_RNG200: bool = false;
+/// Whether QEMU's `raspi4b` machine emulates the GENET: it does not.
+pub const QEMU_RASPI4B_HAS_GENET: bool = false;
+
 /// VideoCore mailbox (`mailbox@7e00b880`), the way to ask the firmware for the MAC
 /// address (property tag [`MAILBOX_TAG_GET_MAC_ADDRESS`]).
 pub const MAILBOX: Region = Region {

@@ -3,7 +3,12 @@
 //! Registers and start-up sequence as Linux's `iproc-rng200.c` (`bcm2711_rng200_init`)
 //! uses them: discard the first 0x40000 bits, FIFO threshold 2, sample-rate divider 3,
 //! generator enabled; words are read from `FIFO_DATA` while `FIFO_COUNT` says there are
-//! some. QEMU's `raspi4b` emulates the block, so the seL4 boot tests exercise it.
+//! some.
+//!
+//! **QEMU 10's `raspi4b` does not emulate the RNG200**: an access to its address is a
+//! synchronous external abort (checked with a bare-metal probe and `info mtree`; see
+//! `facts::QEMU_RASPI4B_HAS_RNG200`). A PD that reads it under QEMU faults, so the seL4
+//! backend needs another entropy source there.
 //!
 //! The output is the hardware's raw generator output: seed a CSPRNG with it rather than
 //! using it directly for keys.
