@@ -442,6 +442,18 @@ fn typed_rpc_answers_and_rejects_misuse_with_typed_errors() {
 }
 
 #[test]
+fn typed_rpc_in_message_registers() {
+    let r = run(&rpc_parts("regclient", "regserver"), &[], LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("[regclient] regclient: typed calls in registers ok"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
 fn typed_rpc_client_survives_a_lying_server() {
     let r = run(&rpc_parts("rpcvictim", "evilserver"), &[], LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.all());

@@ -192,6 +192,55 @@ fn rpc_client() -> NullHandler {
     microkit::stop()
 }
 
+struct RegServer;
+
+impl Handler for RegServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        Ok(rpc::handle_regs(
+            msg,
+            |req: Req| -> Result<String, AppError> {
+                match req {
+                    Req::Add(a, b) => a
+                        .checked_add(b)
+                        .map(|s| s.to_string())
+                        .ok_or(AppError::Overflow),
+                    Req::Hello(name) => Ok(format!("hello, {name}")),
+                }
+            },
+        ))
+    }
+}
+
+/// Typed calls in the message registers, no shared buffer.
+fn reg_client() -> NullHandler {
+    let mut ok = true;
+    let r: Result<Result<String, AppError>, CallError> = rpc::call_regs(CH, &Req::Add(40, 2));
+    ok &= r == Ok(Ok("42".into()));
+    let r: Result<Result<String, AppError>, CallError> = rpc::call_regs(CH, &Req::Add(u32::MAX, 1));
+    ok &= r == Ok(Err(AppError::Overflow));
+    // 952 bytes encoded: the largest request; its answer is 7 bytes longer.
+    let long = "y".repeat(949);
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello(long.clone()));
+    ok &= r == Err(CallError::Server(ServerError::ResponseTooLarge));
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello("z".repeat(1000)));
+    ok &= r == Err(CallError::Encode);
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello("regs".into()));
+    ok &= r == Ok(Ok("hello, regs".into()));
+    debug_println!(
+        "regclient: {}",
+        if ok {
+            "typed calls in registers ok"
+        } else {
+            "WRONG"
+        }
+    );
+    microkit::stop()
+}
+
 /// A server that answers every call with a different protocol violation.
 struct EvilServer {
     calls: u64,
@@ -557,6 +606,8 @@ fn main() {
             rpc: rpc::Server::new(region("rpc")),
         }),
         "rpcclient" => microkit::_private::run_main(rpc_client),
+        "regserver" => microkit::_private::run_main(|| RegServer),
+        "regclient" => microkit::_private::run_main(reg_client),
         "evilserver" => microkit::_private::run_main(|| EvilServer {
             calls: 0,
             buf: region("rpc"),
