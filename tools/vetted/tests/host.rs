@@ -340,6 +340,32 @@ fn crash_is_reported_by_name_and_stops_the_system() {
 }
 
 #[test]
+fn handler_error_ends_the_pd_and_is_reported() {
+    let r = run(
+        &[
+            pd("poker", 10, false, ""),
+            pd("erring", 20, false, ""),
+            channel("poker", 0, "", "erring", 3, ""),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("[erring] erring: handler error: refusing notification on {3}"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr
+            .contains("[vetted] PD 'erring' crashed: exited with status 1"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
 fn crashed_pd_is_restarted_with_its_memory_kept() {
     let r = run(&crash_parts(true), &["--on-crash", "restart"], LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.all());

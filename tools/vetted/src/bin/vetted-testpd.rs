@@ -192,6 +192,16 @@ fn rpc_client() -> NullHandler {
     microkit::stop()
 }
 
+/// Returns an error from its handler on the first notification.
+struct Erring;
+
+impl Handler for Erring {
+    type Error = String;
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        Err(format!("refusing notification on {}", channels.display()))
+    }
+}
+
 struct RegServer;
 
 impl Handler for RegServer {
@@ -607,6 +617,13 @@ fn main() {
         }),
         "rpcclient" => microkit::_private::run_main(rpc_client),
         "regserver" => microkit::_private::run_main(|| RegServer),
+        "erring" => microkit::_private::run_main(|| Erring),
+        "poker" => microkit::_private::run_main(|| {
+            CH.notify();
+            microkit::stop();
+            #[allow(unreachable_code)]
+            NullHandler::new()
+        }),
         "regclient" => microkit::_private::run_main(reg_client),
         "evilserver" => microkit::_private::run_main(|| EvilServer {
             calls: 0,
