@@ -25,7 +25,7 @@ use core::cell::RefCell;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::io::Write as _;
-use std::string::String;
+use std::string::{String, ToString};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -206,8 +206,6 @@ fn init_state(c: PdConfig) -> Result<State, String> {
     }
     Ok(st)
 }
-
-use std::string::ToString;
 
 fn wake(ctl: &Ctl) {
     if ctl.state.load(SeqCst) == SLEEPING && ctl.state.swap(RUNNING, SeqCst) == SLEEPING {
