@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::{backend, Channel, ChannelSet, Child, MessageInfo};
+use crate::{backend, Channel, ChannelSet, Child, DeferredAction, MessageInfo};
 
 pub use core::convert::Infallible;
 
@@ -55,11 +55,26 @@ pub trait Handler {
         panic!("unexpected fault from protection domain {child:?} with {msg_info:?}")
     }
 
+    /// A notify or IRQ ack to perform just before waiting for the next
+    /// event (see [`DeferredAction`]). The default has none.
+    fn take_deferred_action(&mut self) -> Option<DeferredAction> {
+        None
+    }
+
     /// The event loop (seL4 `Recv`/`ReplyRecv`); returns only on an error.
     #[doc(hidden)]
     fn run(&mut self) -> Result<Infallible, Self::Error> {
         let mut reply: Option<MessageInfo> = None;
         loop {
+            if let Some(action) = self.take_deferred_action() {
+                // As in sel4-microkit, a failed IRQ ack here is fatal.
+                if let Err(e) = action.execute_now() {
+                    panic!(
+                        "deferred action on channel {}: {e}",
+                        action.channel().index()
+                    );
+                }
+            }
             let event = match reply.take() {
                 Some(msg_info) => backend::reply_recv(msg_info),
                 None => backend::recv(),

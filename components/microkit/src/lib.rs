@@ -54,6 +54,7 @@
 extern crate std;
 
 mod channel;
+mod defer;
 mod handler;
 mod memory;
 mod message;
@@ -71,6 +72,7 @@ mod backend;
 pub mod runner;
 
 pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
+pub use defer::{DeferredAction, DeferredActionInterface, DeferredActionSlot};
 pub use handler::{Handler, Infallible, NullHandler};
 pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};
 pub use message::{

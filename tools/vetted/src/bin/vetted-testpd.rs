@@ -8,7 +8,8 @@ use ipc::queue::{Consumer, Producer, QueueError};
 use ipc::rpc::{self, CallError, ServerError};
 use ipc::PeerMisbehaviour;
 use microkit::{
-    debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo, NullHandler,
+    debug_println, Channel, ChannelSet, DeferredAction, DeferredActionSlot, Handler, MemoryRegion,
+    MessageInfo, NullHandler,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,8 @@ const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 struct PingPong {
     n: u64,
     ping: bool,
+    /// Pong answers through a deferred notify, done by the event loop.
+    deferred: DeferredActionSlot,
 }
 
 impl Handler for PingPong {
@@ -52,16 +55,28 @@ impl Handler for PingPong {
             ));
         }
         self.n += 1;
-        if self.ping && self.n == ROUNDS {
-            debug_println!("ping: {} round trips", self.n);
-            microkit::stop();
+        if self.ping {
+            if self.n == ROUNDS {
+                debug_println!("ping: {} round trips", self.n);
+                microkit::stop();
+            }
+            CH.notify();
+            return Ok(());
         }
-        CH.notify();
-        if !self.ping && self.n == ROUNDS {
+        self.deferred.defer_notify(CH).map_err(|e| e.to_string())?;
+        if self.n == ROUNDS {
+            // Stopping skips the event loop: send the last answer now.
+            if let Some(last) = self.deferred.take() {
+                last.execute_now().map_err(|e| e.to_string())?;
+            }
             debug_println!("pong: answered {}", self.n);
             microkit::stop();
         }
         Ok(())
+    }
+
+    fn take_deferred_action(&mut self) -> Option<DeferredAction> {
+        self.deferred.take()
     }
 }
 
@@ -520,9 +535,17 @@ fn main() {
     match role {
         "ping" => microkit::_private::run_main(|| {
             CH.notify();
-            PingPong { n: 0, ping: true }
+            PingPong {
+                n: 0,
+                ping: true,
+                deferred: DeferredActionSlot::new(),
+            }
         }),
-        "pong" => microkit::_private::run_main(|| PingPong { n: 0, ping: false }),
+        "pong" => microkit::_private::run_main(|| PingPong {
+            n: 0,
+            ping: false,
+            deferred: DeferredActionSlot::new(),
+        }),
         "client" => microkit::_private::run_main(client),
         "server" => microkit::_private::run_main(|| {
             debug_println!("server: passive={}", microkit::pd_is_passive());
