@@ -8,14 +8,14 @@ pub use core::convert::Infallible;
 
 /// What woke a PD up.
 #[doc(hidden)]
-#[allow(dead_code)] // the seL4 skeleton constructs none, the host no `Fault`
+#[allow(dead_code)] // the seL4 skeleton constructs none
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// Notifications on these channels.
     Notified(ChannelSet),
     /// A protected procedure call on this channel.
     Protected(Channel, MessageInfo),
-    /// A child PD faulted (seL4 only; the host runner handles crashes).
+    /// A child PD faulted (host: crashed).
     Fault(Child, MessageInfo),
 }
 
@@ -44,9 +44,10 @@ pub trait Handler {
         panic!("unexpected protected procedure call from channel {channel:?} with {msg_info:?}")
     }
 
-    /// A child PD faulted; return `Some` to reply to (restart) it. The
-    /// default panics. (The host backend does not deliver child faults yet:
-    /// `vetted run` applies its crash policy instead.)
+    /// A child PD faulted; return `Some` to reply to it (seL4: resume it;
+    /// host: the runner restarts the crashed child), `None` to leave it
+    /// stopped. On the host the label is the signal number that killed the
+    /// child, or 0x100 + its exit status. The default panics.
     fn fault(
         &mut self,
         child: Child,

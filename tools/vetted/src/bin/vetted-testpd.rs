@@ -8,8 +8,8 @@ use ipc::queue::{Consumer, Producer, QueueError};
 use ipc::rpc::{self, CallError, ServerError};
 use ipc::PeerMisbehaviour;
 use microkit::{
-    debug_println, Channel, ChannelSet, DeferredAction, DeferredActionSlot, Handler, MemoryRegion,
-    MessageInfo, NullHandler,
+    debug_println, Channel, ChannelSet, Child, DeferredAction, DeferredActionSlot, Handler,
+    MemoryRegion, MessageInfo, NullHandler,
 };
 use serde::{Deserialize, Serialize};
 
@@ -214,6 +214,27 @@ impl Handler for Erring {
     type Error = String;
     fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
         Err(format!("refusing notification on {}", channels.display()))
+    }
+}
+
+/// A parent that answers (so restarts) its faulting child `answers` times,
+/// then leaves it stopped.
+struct Supervisor {
+    faults: u32,
+    answers: u32,
+}
+
+impl Handler for Supervisor {
+    type Error = String;
+    fn fault(&mut self, child: Child, msg: MessageInfo) -> Result<Option<MessageInfo>, String> {
+        self.faults += 1;
+        debug_println!(
+            "supervisor: child {} faulted (label {}), fault {}",
+            child.index(),
+            msg.label(),
+            self.faults
+        );
+        Ok((self.faults <= self.answers).then(|| MessageInfo::new(0, 0)))
     }
 }
 
@@ -641,6 +662,10 @@ fn main() {
         "rpcclient" => microkit::_private::run_main(rpc_client),
         "regserver" => microkit::_private::run_main(|| RegServer),
         "erring" => microkit::_private::run_main(|| Erring),
+        "supervisor" => microkit::_private::run_main(|| Supervisor {
+            faults: 0,
+            answers: name.trim_start_matches("supervisor").parse().unwrap_or(2),
+        }),
         "poker" => microkit::_private::run_main(|| {
             CH.notify();
             microkit::stop();
