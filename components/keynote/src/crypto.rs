@@ -24,8 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ring::signature as rsig;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::traits::PublicKeyParts;
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use sha1::Digest;
 
 use crate::error::{Error, ErrorKind};
@@ -150,7 +149,6 @@ pub struct RsaKey {
     n: Vec<u8>,
     e: Vec<u8>,
     der: Vec<u8>,
-    key: rsa::RsaPublicKey,
 }
 
 /// A decoded public key. Equality is on the canonical form (the key's
@@ -226,11 +224,14 @@ impl PublicKey {
         let bad = || Error::new(ErrorKind::BadKey);
         match alg {
             KeyAlgorithm::Rsa => {
-                let key = rsa::RsaPublicKey::from_pkcs1_der(bits).map_err(|_| bad())?;
-                let n = key.n().to_bytes_be();
-                let e = key.e().to_bytes_be();
-                let der = key.to_pkcs1_der().map_err(|_| bad())?.as_bytes().to_vec();
-                Ok(PublicKey::Rsa(Box::new(RsaKey { n, e, der, key })))
+                let (n, e) = parse_rsa_public_der(bits).ok_or_else(bad)?;
+                // 1024..=8192-bit moduli, odd exponent >= 3 (no 512-bit toys).
+                let nbits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                if !(1024..=8192).contains(&nbits) || e.is_empty() || e.len() > 8 || e[e.len() - 1] & 1 == 0 || e == [1] {
+                    return Err(bad());
+                }
+                let der = rsa_public_der(&n, &e);
+                Ok(PublicKey::Rsa(Box::new(RsaKey { n, e, der })))
             }
             KeyAlgorithm::Ed25519 => {
                 let k: [u8; 32] = bits.try_into().map_err(|_| bad())?;
@@ -255,9 +256,12 @@ impl PublicKey {
         match (alg, self) {
             (SigAlgorithm::RsaSha1, PublicKey::Rsa(k)) => {
                 let payload = sha1_octet_string(parts);
-                k.key
-                    .verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig)
-                    .is_ok()
+                let n = rsa::BigUint::from_bytes_be(&k.n);
+                let e = rsa::BigUint::from_bytes_be(&k.e);
+                match rsa::RsaPublicKey::new_with_max_size(n, e, 8192) {
+                    Ok(key) => key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig).is_ok(),
+                    Err(_) => false,
+                }
             }
             (SigAlgorithm::RsaSha256, PublicKey::Rsa(k)) => {
                 let msg = concat(parts);
@@ -280,6 +284,102 @@ impl PublicKey {
             _ => false,
         }
     }
+}
+
+/// Reads a DER length at `d[*i..]`.
+fn der_len(d: &[u8], i: &mut usize) -> Option<usize> {
+    let first = *d.get(*i)?;
+    *i += 1;
+    if first < 0x80 {
+        return Some(usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 3 {
+        return None;
+    }
+    let mut len = 0usize;
+    for _ in 0..n {
+        len = (len << 8) | usize::from(*d.get(*i)?);
+        *i += 1;
+    }
+    if len < 0x80 {
+        return None; // not minimal
+    }
+    Some(len)
+}
+
+/// Reads a DER INTEGER that must be positive; returns its magnitude
+/// without leading zeros.
+fn der_uint<'d>(d: &'d [u8], i: &mut usize) -> Option<&'d [u8]> {
+    if *d.get(*i)? != 0x02 {
+        return None;
+    }
+    *i += 1;
+    let len = der_len(d, i)?;
+    let v = d.get(*i..i.checked_add(len)?)?;
+    *i += len;
+    let first = *v.first()?;
+    if first & 0x80 != 0 {
+        return None; // negative
+    }
+    if first == 0 && v.len() > 1 && v[1] & 0x80 == 0 {
+        return None; // not minimal
+    }
+    let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    Some(&v[start..])
+}
+
+/// Parses DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn parse_rsa_public_der(d: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut i = 0;
+    if *d.first()? != 0x30 {
+        return None;
+    }
+    i += 1;
+    let len = der_len(d, &mut i)?;
+    if i + len != d.len() {
+        return None;
+    }
+    let n = der_uint(d, &mut i)?.to_vec();
+    let e = der_uint(d, &mut i)?.to_vec();
+    if i != d.len() || n.is_empty() {
+        return None;
+    }
+    Some((n, e))
+}
+
+fn der_push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else if len < 0x10000 {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
+    }
+}
+
+fn der_push_uint(out: &mut Vec<u8>, v: &[u8]) {
+    let pad = v.first().is_some_and(|b| b & 0x80 != 0);
+    out.push(0x02);
+    der_push_len(out, v.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(v);
+}
+
+/// Canonical DER `RSAPublicKey` from magnitudes.
+fn rsa_public_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    der_push_uint(&mut body, n);
+    der_push_uint(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.push(0x30);
+    der_push_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
 }
 
 fn concat(parts: &[&[u8]]) -> Vec<u8> {

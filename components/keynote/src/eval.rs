@@ -238,18 +238,20 @@ impl<'a> Ctx<'a> {
                 let hay = self.str(l, e)?;
                 let dynamic;
                 let re = match rhs {
-                    RegexRhs::Static(r) => &r.re,
+                    RegexRhs::Static(r) => &**r,
                     RegexRhs::Invalid => return Err(Rt),
                     RegexRhs::Dynamic(x) => {
                         let pat = self.str(x, e)?;
-                        dynamic = build_regex(&pat, &self.s.limits).ok_or(Rt)?;
+                        dynamic = build_regex(&pat, &self.s.limits, e.compiled.uses_captures).ok_or(Rt)?;
                         &dynamic
                     }
                 };
                 self.captures.clear();
-                if !e.compiled.uses_captures {
-                    return Ok(re.is_match(hay.as_bytes()));
-                }
+                let re = match re {
+                    Regex::Fast(f) => return Ok(f.is_match(hay.as_bytes())),
+                    Regex::General(g) if !e.compiled.uses_captures => return Ok(g.is_match(hay.as_bytes())),
+                    Regex::General(g) => g,
+                };
                 let mut caps = re.create_captures();
                 re.captures(hay.as_bytes(), &mut caps);
                 if !caps.is_match() {

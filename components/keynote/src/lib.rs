@@ -44,8 +44,10 @@ pub mod ast;
 pub mod crypto;
 mod error;
 mod eval;
+pub mod fastre;
 pub mod lex;
 mod parse;
+pub use parse::build_general_regex;
 mod session;
 pub mod text;
 

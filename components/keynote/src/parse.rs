@@ -122,7 +122,15 @@ pub(crate) fn compile(
     let conditions = match mk(Field::Conditions, false)? {
         None => None,
         Some((toks, end)) => {
+            // Whether `_N` capture attributes may be read (directly, or via
+            // `$`): regexes then run on the engine that reports groups.
+            let caps = toks.iter().any(|t| match &t.tok {
+                Tok::Ident(n) => n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|c| c.is_ascii_digit()),
+                Tok::Op("$") => true,
+                _ => false,
+            });
             let mut p = P::new(text, toks, end, Field::Conditions, limits, cx, consts_ref);
+            p.uses_captures = caps;
             let prog = p.program(false)?;
             p.expect_end()?;
             uses_captures |= p.uses_captures;
@@ -590,8 +598,8 @@ impl<'a, 'c> P<'a, 'c> {
                 if pat.len() > self.limits.max_regex_len {
                     return Err(self.err(ErrorKind::BadRegex));
                 }
-                match build_regex(&pat, self.limits) {
-                    Some(re) => Ok(RegexRhs::Static(Box::new(Regex { re }))),
+                match build_regex(&pat, self.limits, self.uses_captures) {
+                    Some(re) => Ok(RegexRhs::Static(Box::new(re))),
                     // An invalid regex is a runtime error (RFC 2704 5.3.4):
                     // the test is false, the assertion stays.
                     None => Ok(RegexRhs::Invalid),
@@ -740,13 +748,33 @@ impl<'a, 'c> P<'a, 'c> {
 /// Builds a linear-time matcher for a POSIX-style extended regular
 /// expression (byte-oriented, leftmost-first). `None` when it is invalid or
 /// too large.
-pub(crate) fn build_regex(pat: &str, limits: &Limits) -> Option<regex_automata::meta::Regex> {
+pub(crate) fn build_regex(pat: &str, limits: &Limits, captures: bool) -> Option<Regex> {
+    if pat.len() > limits.max_regex_len {
+        return None;
+    }
+    if !captures {
+        if let Some(f) = crate::fastre::FastRegex::new(pat) {
+            return Some(Regex::Fast(f));
+        }
+    }
+    build_general_regex(pat, limits).map(Regex::General)
+}
+
+/// The general engine (regex-automata), configured for POSIX-like bytes
+/// semantics: no Unicode classes, `.` matches any byte including newline.
+pub fn build_general_regex(pat: &str, limits: &Limits) -> Option<regex_automata::meta::Regex> {
     use regex_automata::{meta, util::syntax};
     if pat.len() > limits.max_regex_len {
         return None;
     }
     meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false).nest_limit(64))
+        .syntax(
+            syntax::Config::new()
+                .unicode(false)
+                .utf8(false)
+                .dot_matches_new_line(true)
+                .nest_limit(64),
+        )
         .configure(
             meta::Config::new()
                 .utf8_empty(false)
