@@ -165,6 +165,18 @@ fn case_c(st: &Setup) -> f64 {
 }
 
 fn main() {
+    if std::env::var_os("KN_ONLY_B").is_some() {
+        let st = setup("sig-rsa-sha256-hex:");
+        let mut q = query();
+        let start = Instant::now();
+        let mut n = 0;
+        while start.elapsed() < Duration::from_secs(3) {
+            black_box(fresh_session_check(&st, &mut q));
+            n += 1;
+        }
+        println!("only b: {n}");
+        return;
+    }
     if std::env::var_os("KN_PROFILE").is_some() {
         profile();
         profile_regex();

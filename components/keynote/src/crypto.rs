@@ -39,12 +39,6 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    fn suffix(self) -> &'static str {
-        match self {
-            Encoding::Hex => "hex",
-            Encoding::Base64 => "base64",
-        }
-    }
     /// Encodes bytes.
     pub fn encode(self, data: &[u8]) -> String {
         match self {
@@ -73,16 +67,21 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
-    fn prefix(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Rsa => "rsa",
-            KeyAlgorithm::Ed25519 => "ed25519",
-            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
-        }
-    }
     /// The `<alg>-<enc>:` name of public keys.
     pub fn key_name(self, enc: Encoding) -> String {
-        alloc::format!("{}-{}:", self.prefix(), enc.suffix())
+        self.key_prefix(enc).into()
+    }
+
+    /// The `<alg>-<enc>:` name of public keys, without allocating.
+    pub fn key_prefix(self, enc: Encoding) -> &'static str {
+        match (self, enc) {
+            (KeyAlgorithm::Rsa, Encoding::Hex) => "rsa-hex:",
+            (KeyAlgorithm::Rsa, Encoding::Base64) => "rsa-base64:",
+            (KeyAlgorithm::Ed25519, Encoding::Hex) => "ed25519-hex:",
+            (KeyAlgorithm::Ed25519, Encoding::Base64) => "ed25519-base64:",
+            (KeyAlgorithm::EcdsaP256, Encoding::Hex) => "ecdsa-p256-hex:",
+            (KeyAlgorithm::EcdsaP256, Encoding::Base64) => "ecdsa-p256-base64:",
+        }
     }
 }
 
@@ -108,17 +107,23 @@ impl SigAlgorithm {
             SigAlgorithm::EcdsaP256Sha256 => KeyAlgorithm::EcdsaP256,
         }
     }
-    fn stem(self) -> &'static str {
-        match self {
-            SigAlgorithm::RsaSha1 => "sig-rsa-sha1",
-            SigAlgorithm::RsaSha256 => "sig-rsa-sha256",
-            SigAlgorithm::Ed25519 => "sig-ed25519",
-            SigAlgorithm::EcdsaP256Sha256 => "sig-ecdsa-p256-sha256",
-        }
-    }
     /// The `sig-...-<enc>:` name, colon included.
     pub fn name(self, enc: Encoding) -> String {
-        alloc::format!("{}-{}:", self.stem(), enc.suffix())
+        self.prefix(enc).into()
+    }
+
+    /// The `sig-...-<enc>:` name, without allocating.
+    pub fn prefix(self, enc: Encoding) -> &'static str {
+        match (self, enc) {
+            (SigAlgorithm::RsaSha1, Encoding::Hex) => "sig-rsa-sha1-hex:",
+            (SigAlgorithm::RsaSha1, Encoding::Base64) => "sig-rsa-sha1-base64:",
+            (SigAlgorithm::RsaSha256, Encoding::Hex) => "sig-rsa-sha256-hex:",
+            (SigAlgorithm::RsaSha256, Encoding::Base64) => "sig-rsa-sha256-base64:",
+            (SigAlgorithm::Ed25519, Encoding::Hex) => "sig-ed25519-hex:",
+            (SigAlgorithm::Ed25519, Encoding::Base64) => "sig-ed25519-base64:",
+            (SigAlgorithm::EcdsaP256Sha256, Encoding::Hex) => "sig-ecdsa-p256-sha256-hex:",
+            (SigAlgorithm::EcdsaP256Sha256, Encoding::Base64) => "sig-ecdsa-p256-sha256-base64:",
+        }
     }
 }
 
@@ -425,8 +430,8 @@ impl Principal {
         }
         for alg in ALL_KEYS {
             for enc in [Encoding::Hex, Encoding::Base64] {
-                let name = alg.key_name(enc);
-                if starts_with_ci(text, &name) {
+                let name = alg.key_prefix(enc);
+                if starts_with_ci(text, name) {
                     let bits = enc.decode(&text[name.len()..])?;
                     return Ok(Principal::Key(PublicKey::from_bytes(alg, &bits)?));
                 }
@@ -483,8 +488,8 @@ pub fn parse_sig_name(text: &str) -> Result<(SigAlgorithm, Encoding, usize), Err
     }
     for alg in ALL_SIGS {
         for enc in [Encoding::Hex, Encoding::Base64] {
-            let name = alg.name(enc);
-            if starts_with_ci(text, &name) {
+            let name = alg.prefix(enc);
+            if starts_with_ci(text, name) {
                 return Ok((alg, enc, name.len()));
             }
         }
@@ -638,8 +643,8 @@ impl PrivateKey {
         }
         for alg in ALL_KEYS {
             for enc in [Encoding::Hex, Encoding::Base64] {
-                let name = alg.key_name(enc);
-                if starts_with_ci(rest, &name) {
+                let name = alg.key_prefix(enc);
+                if starts_with_ci(rest, name) {
                     let bits = enc.decode(&rest[name.len()..])?;
                     return Self::from_bytes(alg, &bits);
                 }
@@ -733,23 +738,38 @@ pub fn hex_encode(data: &[u8]) -> String {
     s
 }
 
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Strict hex decoding (either case, even length).
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, Error> {
     let b = text.as_bytes();
     if b.len() % 2 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
-    let nib = |c: u8| -> Result<u8, Error> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(Error::new(ErrorKind::BadEncoding)),
-        }
-    };
     let mut out = Vec::with_capacity(b.len() / 2);
+    let mut bad = 0u8;
     for pair in b.chunks_exact(2) {
-        out.push((nib(pair[0])? << 4) | nib(pair[1])?);
+        let hi = HEX_VAL[usize::from(pair[0])];
+        let lo = HEX_VAL[usize::from(pair[1])];
+        bad |= (hi | lo) & 0xf0;
+        out.push((hi << 4) | (lo & 0x0f));
+    }
+    if bad != 0 {
+        return Err(Error::new(ErrorKind::BadEncoding));
     }
     Ok(out)
 }

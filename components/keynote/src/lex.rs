@@ -35,15 +35,7 @@ pub fn split_assertions(text: &str) -> Vec<Chunk> {
         while start > 0 && b[start - 1] != b'\n' {
             start -= 1;
         }
-        let mut end = b.len();
-        let mut j = i;
-        while j + 1 < b.len() {
-            if b[j] == b'\n' && b[j + 1] == b'\n' {
-                end = j + 1;
-                break;
-            }
-            j += 1;
-        }
+        let end = text[i..].find("\n\n").map_or(b.len(), |off| i + off + 1);
         out.push(Chunk { start, end });
         i = end;
     }
@@ -136,9 +128,7 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
             }
             continue;
         }
-        while i < j && b[i] != b':' {
-            i += 1;
-        }
+        i = b[i..j].iter().position(|&c| c == b':').map_or(j, |off| i + off);
         if i >= j {
             return Err(err(ErrorKind::MissingColon, ks, None));
         }
@@ -153,8 +143,9 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
         // character that is neither white space nor '#'.
         let mut te = j;
         let mut k = ts;
-        while k < j {
-            if b[k] == b'\n' && k + 1 < j && !b[k + 1].is_ascii_whitespace() && b[k + 1] != b'#' {
+        while let Some(off) = b[k..j].iter().position(|&c| c == b'\n') {
+            k += off;
+            if k + 1 < j && !b[k + 1].is_ascii_whitespace() && b[k + 1] != b'#' {
                 te = k;
                 break;
             }
@@ -311,6 +302,11 @@ fn lex_string(text: &str, mut i: usize, end: usize) -> Result<(String, usize), E
     let mut s = String::new();
     let mut run = i;
     while i < end {
+        // Skip plain characters quickly.
+        i += b[i..end].iter().position(|&c| c == b'"' || c == b'\\' || c == b'\n').unwrap_or(end - i);
+        if i >= end {
+            break;
+        }
         match b[i] {
             b'"' => {
                 s.push_str(&text[run..i]);
