@@ -64,6 +64,7 @@ impl<'a> Ctx<'a> {
         let mut best = 0;
         for &ai in list {
             let Some(Some(e)) = s.assertions.get(ai as usize) else { continue };
+            let e: &'a Entry = e;
             if e.status != Status::Usable || e.origin != crate::Origin::Policy {
                 continue;
             }
@@ -103,6 +104,7 @@ impl<'a> Ctx<'a> {
         let mut best = 0;
         for &ai in list {
             let Some(Some(e)) = s.assertions.get(ai as usize) else { continue };
+            let e: &'a Entry = e;
             if e.status != Status::Usable {
                 continue;
             }

@@ -62,7 +62,7 @@ pub struct Session {
     pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
     pub(crate) principal_text: Vec<Box<str>>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
-    pub(crate) assertions: Vec<Option<Entry>>,
+    pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
     sig_cache: BTreeSet<[u8; 32]>,
     pub(crate) policy: PrincipalIdx,
@@ -142,6 +142,26 @@ impl Session {
         s
     }
 
+    /// A new session holding the same assertions (sharing their compiled
+    /// form, so this costs no parsing) but with an empty cache of verified
+    /// signatures. Use it to stamp out per-request sessions from a session
+    /// that holds the policy.
+    pub fn fork(&self) -> Session {
+        Session {
+            limits: self.limits.clone(),
+            attrs: self.attrs.clone(),
+            attr_names: self.attr_names.clone(),
+            principals: self.principals.clone(),
+            principal_text: self.principal_text.clone(),
+            by_authorizer: self.by_authorizer.clone(),
+            assertions: self.assertions.clone(),
+            live: self.live,
+            sig_cache: BTreeSet::new(),
+            policy: self.policy,
+            verifications: 0,
+        }
+    }
+
     /// The session's limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -207,11 +227,11 @@ impl Session {
             if let Some(list) = self.by_authorizer.get_mut(c.authorizer as usize) {
                 list.push(idx);
             }
-            self.assertions.push(Some(Entry {
+            self.assertions.push(Some(Arc::new(Entry {
                 compiled: c,
                 origin,
                 status,
-            }));
+            })));
             self.live += 1;
             ids.push(AssertionId(idx));
         }
@@ -263,7 +283,7 @@ impl Session {
     }
 
     pub(crate) fn entry(&self, id: AssertionId) -> Option<&Entry> {
-        self.assertions.get(id.0 as usize).and_then(|e| e.as_ref())
+        self.assertions.get(id.0 as usize).and_then(|e| e.as_deref())
     }
 
     /// The Authorizer principal text of an assertion.
