@@ -64,11 +64,15 @@ fn case_a() -> f64 {
     let mut total = 0u64;
     let r = best(|i| {
         // Alternate ALLOW and DENY requests.
-        q.set("priority_level", if i & 1 == 0 { "HIGH" } else { "LOW" }).expect("attribute");
+        q.set("priority_level", if i & 1 == 0 { "HIGH" } else { "LOW" })
+            .expect("attribute");
         allowed += black_box(s.check(&mut q)).index() as u64;
         total += 1;
     });
-    assert!((allowed * 2).abs_diff(total) <= ROUNDS as u64, "alternation broken");
+    assert!(
+        (allowed * 2).abs_diff(total) <= ROUNDS as u64,
+        "alternation broken"
+    );
     r
 }
 
@@ -147,7 +151,11 @@ fn case_b(st: &Setup, bare: &dyn Fn(&Setup) -> bool) -> (f64, f64, f64) {
     let mut q = query();
     let mut policy_session = Session::new();
     policy_session.add_policy(&st.policy).expect("policy");
-    assert_eq!(fresh_session_check(&policy_session, st, &mut q), 1, "(b) must ALLOW");
+    assert_eq!(
+        fresh_session_check(&policy_session, st, &mut q),
+        1,
+        "(b) must ALLOW"
+    );
     assert_eq!(cold_session_check(st, &mut q), 1, "(b) must ALLOW");
     assert!(bare(st), "bare verification must succeed");
     let (mut b, mut base, mut cold) = (0.0f64, 0.0f64, 0.0f64);
@@ -174,8 +182,15 @@ fn case_c(st: &Setup) -> f64 {
     q.set("app_path", "/usr/bin/evil").expect("attribute");
     assert_eq!(s.check(&mut q).value(), "DENY");
     let r = best(|i| {
-        q.set("app_path", if i & 1 == 0 { "/usr/bin/netconn" } else { "/usr/bin/evil" })
-            .expect("attribute");
+        q.set(
+            "app_path",
+            if i & 1 == 0 {
+                "/usr/bin/netconn"
+            } else {
+                "/usr/bin/evil"
+            },
+        )
+        .expect("attribute");
         black_box(s.check(&mut q));
     });
     assert_eq!(s.verifications(), 1, "(c) must verify the signature once");
@@ -204,9 +219,12 @@ fn main() {
 
     let sha256 = setup("sig-rsa-sha256-hex:");
     let ring_verify = |st: &Setup| {
-        ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &st.pub_der)
-            .verify(&st.signed, &st.sig)
-            .is_ok()
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &st.pub_der,
+        )
+        .verify(&st.signed, &st.sig)
+        .is_ok()
     };
     let (b, base, cold) = case_b(&sha256, &ring_verify);
     let c = case_c(&sha256);
@@ -217,7 +235,8 @@ fn main() {
         use rsa::pkcs1::DecodeRsaPublicKey;
         let key = rsa::RsaPublicKey::from_pkcs1_der(&st.pub_der).expect("key");
         let octet = keynote::crypto::sha1_octet_string(&[&st.signed]);
-        key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), &octet, &st.sig).is_ok()
+        key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), &octet, &st.sig)
+            .is_ok()
     };
     let (b1, base1, _) = case_b(&sha1, &rsa_verify);
     let c1 = case_c(&sha1);
@@ -233,7 +252,10 @@ fn main() {
         b1 / base1
     );
     println!("keynote bench (a): {a:.0} checks/s");
-    println!("keynote bench (b): {b:.0} checks/s, ratio {:.2} to bare RSA verify", b / base);
+    println!(
+        "keynote bench (b): {b:.0} checks/s, ratio {:.2} to bare RSA verify",
+        b / base
+    );
     println!("keynote bench (c): {c:.0} checks/s");
 }
 
@@ -247,7 +269,10 @@ fn profile() {
         for _ in 0..200 {
             f();
         }
-        println!("{name}: {:.1} us", start.elapsed().as_secs_f64() * 1e6 / 200.0);
+        println!(
+            "{name}: {:.1} us",
+            start.elapsed().as_secs_f64() * 1e6 / 200.0
+        );
     };
     t("session new", &mut || {
         black_box(Session::new());
@@ -266,7 +291,12 @@ fn profile() {
         s.add_policy("Authorizer: \"POLICY\"\nConditions: a ~= \"^[a-z0-9-]+\\\\.example\\\\.com$\" && b ~= \"^/usr/bin/(netconn|curl)$\";\n").unwrap();
     });
     t("principal parse", &mut || {
-        black_box(keynote::Principal::parse(&st.policy[st.policy.find("rsa-hex").unwrap()..st.policy.find("\"\nCond").unwrap()]).unwrap());
+        black_box(
+            keynote::Principal::parse(
+                &st.policy[st.policy.find("rsa-hex").unwrap()..st.policy.find("\"\nCond").unwrap()],
+            )
+            .unwrap(),
+        );
     });
 }
 
@@ -277,9 +307,25 @@ fn profile_regex() {
     let hay = ["db-1.example.com", "/usr/bin/netconn"];
     let cfgs: [(&str, meta::Config); 4] = [
         ("default", meta::Config::new()),
-        ("no onepass/backtrack", meta::Config::new().onepass(false).backtrack(false)),
-        ("pikevm only", meta::Config::new().onepass(false).backtrack(false).hybrid(false).dfa(false)),
-        ("hybrid no prefilter", meta::Config::new().onepass(false).backtrack(false).auto_prefilter(false)),
+        (
+            "no onepass/backtrack",
+            meta::Config::new().onepass(false).backtrack(false),
+        ),
+        (
+            "pikevm only",
+            meta::Config::new()
+                .onepass(false)
+                .backtrack(false)
+                .hybrid(false)
+                .dfa(false),
+        ),
+        (
+            "hybrid no prefilter",
+            meta::Config::new()
+                .onepass(false)
+                .backtrack(false)
+                .auto_prefilter(false),
+        ),
     ];
     for (name, cfg) in cfgs {
         let build = || {

@@ -133,7 +133,11 @@ const ALL_SIGS: [SigAlgorithm; 4] = [
     SigAlgorithm::Ed25519,
     SigAlgorithm::EcdsaP256Sha256,
 ];
-const ALL_KEYS: [KeyAlgorithm; 3] = [KeyAlgorithm::Rsa, KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256];
+const ALL_KEYS: [KeyAlgorithm; 3] = [
+    KeyAlgorithm::Rsa,
+    KeyAlgorithm::Ed25519,
+    KeyAlgorithm::EcdsaP256,
+];
 const REFUSED_KEY_PREFIXES: [&str; 4] = ["dsa-hex:", "dsa-base64:", "x509-hex:", "x509-base64:"];
 const REFUSED_SIG_PREFIXES: [&str; 6] = [
     "sig-dsa-sha1-hex:",
@@ -232,7 +236,12 @@ impl PublicKey {
                 let (n, e) = parse_rsa_public_der(bits).ok_or_else(bad)?;
                 // 1024..=8192-bit moduli, odd exponent >= 3 (no 512-bit toys).
                 let nbits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-                if !(1024..=8192).contains(&nbits) || e.is_empty() || e.len() > 8 || e[e.len() - 1] & 1 == 0 || e == [1] {
+                if !(1024..=8192).contains(&nbits)
+                    || e.is_empty()
+                    || e.len() > 8
+                    || e[e.len() - 1] & 1 == 0
+                    || e == [1]
+                {
                     return Err(bad());
                 }
                 let der = rsa_public_der(&n, &e);
@@ -264,7 +273,9 @@ impl PublicKey {
                 let n = rsa::BigUint::from_bytes_be(&k.n);
                 let e = rsa::BigUint::from_bytes_be(&k.e);
                 match rsa::RsaPublicKey::new_with_max_size(n, e, 8192) {
-                    Ok(key) => key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig).is_ok(),
+                    Ok(key) => key
+                        .verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig)
+                        .is_ok(),
                     Err(_) => false,
                 }
             }
@@ -591,8 +602,9 @@ impl PrivateKey {
                 Self::from_bytes(alg, doc.as_ref())
             }
             KeyAlgorithm::EcdsaP256 => {
-                let doc = rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
-                    .map_err(|_| fail())?;
+                let doc =
+                    rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
+                        .map_err(|_| fail())?;
                 Self::from_bytes(alg, doc.as_ref())
             }
         }
@@ -611,7 +623,8 @@ impl PrivateKey {
                 })
             }
             KeyAlgorithm::Ed25519 => {
-                let pair = rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
+                let pair =
+                    rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
                 Ok(PrivateKey::Ed25519 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -619,8 +632,12 @@ impl PrivateKey {
             }
             KeyAlgorithm::EcdsaP256 => {
                 let rng = ring::rand::SystemRandom::new();
-                let pair = rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, bits, &rng)
-                    .map_err(|_| bad())?;
+                let pair = rsig::EcdsaKeyPair::from_pkcs8(
+                    &rsig::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    bits,
+                    &rng,
+                )
+                .map_err(|_| bad())?;
                 Ok(PrivateKey::EcdsaP256 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -705,8 +722,12 @@ impl PrivateKey {
         match (alg, self) {
             (SigAlgorithm::RsaSha1, PrivateKey::Rsa { key, .. }) => {
                 let payload = sha1_octet_string(parts);
-                key.sign_with_rng(&mut RingRng(rng), rsa::Pkcs1v15Sign::new_unprefixed(), &payload)
-                    .map_err(|_| fail())
+                key.sign_with_rng(
+                    &mut RingRng(rng),
+                    rsa::Pkcs1v15Sign::new_unprefixed(),
+                    &payload,
+                )
+                .map_err(|_| fail())
             }
             (SigAlgorithm::RsaSha256, PrivateKey::Rsa { der, .. }) => {
                 let pair = rsig::RsaKeyPair::from_der(der).map_err(|_| fail())?;
@@ -780,12 +801,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         s.push(B64[(n >> 18) as usize & 63] as char);
         s.push(B64[(n >> 12) as usize & 63] as char);
-        s.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        s.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }
@@ -911,10 +944,16 @@ mod tests {
             assert!(pk.verify(sig, &[b"hello world"], &s));
             assert!(!pk.verify(sig, &[b"hello worle"], &s));
             let pk_text = pk.to_text(Encoding::Hex);
-            assert_eq!(Principal::parse(&pk_text).unwrap(), Principal::Key(pk.clone()));
+            assert_eq!(
+                Principal::parse(&pk_text).unwrap(),
+                Principal::Key(pk.clone())
+            );
             // The same key in another encoding, or upper case, is the same principal.
             let upper = pk_text.to_uppercase();
-            assert_eq!(Principal::parse(&upper).unwrap(), Principal::parse(&pk.to_text(Encoding::Base64)).unwrap());
+            assert_eq!(
+                Principal::parse(&upper).unwrap(),
+                Principal::parse(&pk.to_text(Encoding::Base64)).unwrap()
+            );
         }
     }
 }

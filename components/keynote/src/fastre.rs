@@ -84,7 +84,11 @@ impl Parser<'_> {
                 break;
             }
         }
-        Some(if alts.len() == 1 { alts.pop()? } else { Node::Alt(alts) })
+        Some(if alts.len() == 1 {
+            alts.pop()?
+        } else {
+            Node::Alt(alts)
+        })
     }
 
     fn cat(&mut self, depth: u32) -> Option<Node> {
@@ -198,7 +202,10 @@ impl Parser<'_> {
         if self.i == start || self.i - start > 3 {
             return None;
         }
-        core::str::from_utf8(&self.p[start..self.i]).ok()?.parse().ok()
+        core::str::from_utf8(&self.p[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
     }
 
     fn repeat(&mut self, atom: Node) -> Option<Node> {

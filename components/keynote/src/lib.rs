@@ -51,9 +51,13 @@ pub use parse::build_general_regex;
 mod session;
 pub mod text;
 
-pub use crypto::{Encoding, KeyAlgorithm, Principal, PrivateKey, PublicKey, SigAlgorithm, Signature};
+pub use crypto::{
+    Encoding, KeyAlgorithm, Principal, PrivateKey, PublicKey, SigAlgorithm, Signature,
+};
 pub use error::{Error, ErrorKind, Field};
-pub use session::{AssertionId, Diagnostic, Explanation, Origin, Query, Reason, Session, Status, Verdict};
+pub use session::{
+    AssertionId, Diagnostic, Explanation, Origin, Query, Reason, Session, Status, Verdict,
+};
 
 /// Bounds on hostile input. The defaults suit policies written by people
 /// and credentials sent over the network.

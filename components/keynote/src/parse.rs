@@ -18,6 +18,9 @@ pub(crate) trait Interner {
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind>;
 }
 
+/// Local-Constants: (name, value) pairs.
+pub(crate) type Consts = Vec<(Box<str>, Box<str>)>;
+
 /// Licensees field state.
 #[derive(Debug)]
 pub(crate) enum LicField {
@@ -45,7 +48,7 @@ pub(crate) struct Compiled {
     pub authorizer_principal: Principal,
     pub licensees: LicField,
     pub conditions: Option<Vec<Clause>>,
-    pub consts: Vec<(Box<str>, Box<str>)>,
+    pub consts: Consts,
     pub signature: Option<SigInfo>,
     pub uses_captures: bool,
     /// Absolute range of the assertion in the text.
@@ -79,16 +82,25 @@ pub(crate) fn compile(
     };
 
     if let Some((toks, _)) = mk(Field::Version, false)? {
-        let ok = matches!(toks.as_slice(), [Token { tok: Tok::Int(2), .. }])
-            || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
+        let ok = matches!(
+            toks.as_slice(),
+            [Token {
+                tok: Tok::Int(2),
+                ..
+            }]
+        ) || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
         if !ok {
             let r = find(Field::Version).map_or(0, |r| r.value_start);
-            return Err(Error::at(ErrorKind::BadVersion, lex::line_of(text, r), Some(Field::Version)));
+            return Err(Error::at(
+                ErrorKind::BadVersion,
+                lex::line_of(text, r),
+                Some(Field::Version),
+            ));
         }
     }
 
     // Local-Constants apply to every field, wherever they appear.
-    let mut consts: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut consts: Consts = Vec::new();
     if let Some((toks, end)) = mk(Field::LocalConstants, false)? {
         let mut p = P::new(text, toks, end, Field::LocalConstants, limits, cx, &[]);
         consts = p.local_constants()?;
@@ -99,12 +111,18 @@ pub(crate) fn compile(
 
     let (authorizer, authorizer_principal) = {
         let (toks, end) = mk(Field::Authorizer, false)?.ok_or_else(|| {
-            Error::at(ErrorKind::MissingAuthorizer, lex::line_of(text, chunk.start), None)
+            Error::at(
+                ErrorKind::MissingAuthorizer,
+                lex::line_of(text, chunk.start),
+                None,
+            )
         })?;
         let mut p = P::new(text, toks, end, Field::Authorizer, limits, cx, consts_ref);
         let s = p.constant_string()?;
         let principal = Principal::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
-        let idx = p.cx.principal(principal.clone(), &s).map_err(|k| p.err_at_start(k))?;
+        let idx =
+            p.cx.principal(principal.clone(), &s)
+                .map_err(|k| p.err_at_start(k))?;
         (idx, principal)
     };
 
@@ -125,7 +143,9 @@ pub(crate) fn compile(
             // Whether `_N` capture attributes may be read (directly, or via
             // `$`): regexes then run on the engine that reports groups.
             let caps = toks.iter().any(|t| match &t.tok {
-                Tok::Ident(n) => n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|c| c.is_ascii_digit()),
+                Tok::Ident(n) => {
+                    n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|c| c.is_ascii_digit())
+                }
                 Tok::Op("$") => true,
                 _ => false,
             });
@@ -277,8 +297,8 @@ impl<'a, 'c> P<'a, 'c> {
 
     // ---- Local-Constants -------------------------------------------------
 
-    fn local_constants(&mut self) -> Result<Vec<(Box<str>, Box<str>)>, Error> {
-        let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+    fn local_constants(&mut self) -> Result<Consts, Error> {
+        let mut out: Consts = Vec::new();
         while self.pos < self.toks.len() {
             let name = match self.peek() {
                 Some(Tok::Ident(n)) => n.clone(),
@@ -312,7 +332,10 @@ impl<'a, 'c> P<'a, 'c> {
             "_ACTION_AUTHORIZERS" => StrExpr::Special(Special::ActionAuthorizers),
             _ if name.starts_with('_') => {
                 let digits = &name[1..];
-                if !digits.is_empty() && digits.len() <= 2 && digits.bytes().all(|c| c.is_ascii_digit()) {
+                if !digits.is_empty()
+                    && digits.len() <= 2
+                    && digits.bytes().all(|c| c.is_ascii_digit())
+                {
                     self.uses_captures = true;
                     // `digits` is at most two ASCII digits, so it fits a u8.
                     StrExpr::Capture(digits.parse::<u8>().unwrap_or(u8::MAX))
@@ -497,7 +520,9 @@ impl<'a, 'c> P<'a, 'c> {
                 continue;
             }
             // A missing ';' after the last clause is accepted.
-            if self.pos >= self.toks.len() || (in_block && matches!(self.peek(), Some(Tok::Op("}")))) {
+            if self.pos >= self.toks.len()
+                || (in_block && matches!(self.peek(), Some(Tok::Op("}"))))
+            {
                 break;
             }
             return Err(self.err(ErrorKind::Syntax("expected ';'")));
@@ -525,7 +550,10 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.and()?;
-            l = Val::B(BoolExpr::Or(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
+            l = Val::B(BoolExpr::Or(
+                Box::new(self.to_bool(l)?),
+                Box::new(self.to_bool(r)?),
+            ));
         }
         Ok(l)
     }
@@ -537,7 +565,10 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.not()?;
-            l = Val::B(BoolExpr::And(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
+            l = Val::B(BoolExpr::And(
+                Box::new(self.to_bool(l)?),
+                Box::new(self.to_bool(r)?),
+            ));
         }
         Ok(l)
     }
@@ -583,7 +614,9 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::I(a), Val::I(b)) => BoolExpr::Int(cmp, a, b),
             (Val::F(a), Val::F(b)) => {
                 if matches!(cmp, CmpOp::Eq | CmpOp::Ne) {
-                    return Err(self.err(ErrorKind::TypeMismatch("floats cannot be compared for equality")));
+                    return Err(self.err(ErrorKind::TypeMismatch(
+                        "floats cannot be compared for equality",
+                    )));
                 }
                 BoolExpr::Float(cmp, a, b)
             }
@@ -673,7 +706,9 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::F(a), Val::F(b)) if op != ArithOp::Rem => {
                 Ok(Val::F(FloatExpr::Bin(op, Box::new(a), Box::new(b))))
             }
-            _ => Err(self.err(ErrorKind::TypeMismatch("arithmetic needs two integers or two floats"))),
+            _ => Err(self.err(ErrorKind::TypeMismatch(
+                "arithmetic needs two integers or two floats",
+            ))),
         }
     }
 

@@ -138,7 +138,9 @@ impl Session {
         };
         // The limit on principals is at least 1, so this cannot fail; fall
         // back to index 0 (which is what it gets) if it somehow did.
-        s.policy = s.principal(Principal::Opaque("POLICY".into()), "POLICY").unwrap_or(0);
+        s.policy = s
+            .principal(Principal::Opaque("POLICY".into()), "POLICY")
+            .unwrap_or(0);
         s
     }
 
@@ -210,7 +212,9 @@ impl Session {
             return Err(Error::at(ErrorKind::Empty, 1, None));
         }
         if self.live + chunks.len() > self.limits.max_assertions {
-            return Err(Error::new(ErrorKind::LimitExceeded("assertions in a session")));
+            return Err(Error::new(ErrorKind::LimitExceeded(
+                "assertions in a session",
+            )));
         }
         let limits = self.limits.clone();
         let mut compiled = Vec::with_capacity(chunks.len());
@@ -250,9 +254,16 @@ impl Session {
         if self.sig_cache.contains(&hash) {
             return Status::Usable;
         }
-        let signed = text.as_bytes().get(sig.signed.0..sig.signed.1).unwrap_or(&[]);
+        let signed = text
+            .as_bytes()
+            .get(sig.signed.0..sig.signed.1)
+            .unwrap_or(&[]);
         self.verifications += 1;
-        if key.verify(sig.sig.algorithm, &[signed, sig.sig.name.as_bytes()], &sig.sig.bits) {
+        if key.verify(
+            sig.sig.algorithm,
+            &[signed, sig.sig.name.as_bytes()],
+            &sig.sig.bits,
+        ) {
             if self.sig_cache.len() >= self.limits.signature_cache {
                 self.sig_cache.clear();
             }
@@ -283,7 +294,9 @@ impl Session {
     }
 
     pub(crate) fn entry(&self, id: AssertionId) -> Option<&Entry> {
-        self.assertions.get(id.0 as usize).and_then(|e| e.as_deref())
+        self.assertions
+            .get(id.0 as usize)
+            .and_then(|e| e.as_deref())
     }
 
     /// The Authorizer principal text of an assertion.
@@ -347,7 +360,11 @@ impl Session {
                         unknown: r
                             .unknown
                             .iter()
-                            .map(|&p| self.principal_text.get(p as usize).map_or("".into(), |s| s.clone()))
+                            .map(|&p| {
+                                self.principal_text
+                                    .get(p as usize)
+                                    .map_or("".into(), |s| s.clone())
+                            })
                             .collect(),
                     }),
                     Some(r) if r.value() < index => Some(Reason::Weaker { value: r.value() }),
@@ -474,7 +491,10 @@ impl Query {
 
     /// The value of an action attribute.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| **n == *name).map(|(_, v)| &**v)
+        self.attrs
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, v)| &**v)
     }
 
     /// Removes every action attribute.
@@ -551,7 +571,9 @@ impl fmt::Display for Reason {
             Reason::BadSignature => f.write_str("signature verification failure"),
             Reason::Unsigned => f.write_str("unsigned credential"),
             Reason::ConditionsFalse => f.write_str("conditions not satisfied"),
-            Reason::NotLicensed { unknown } if unknown.is_empty() => f.write_str("licensees not satisfied"),
+            Reason::NotLicensed { unknown } if unknown.is_empty() => {
+                f.write_str("licensees not satisfied")
+            }
             Reason::NotLicensed { unknown } => {
                 f.write_str("licensees not satisfied; unknown keys:")?;
                 for u in unknown {
@@ -582,7 +604,11 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let short: String = self.authorizer.chars().take(48).collect();
-        write!(f, "assertion {} (authorizer {short}): {}", self.assertion, self.reason)
+        write!(
+            f,
+            "assertion {} (authorizer {short}): {}",
+            self.assertion, self.reason
+        )
     }
 }
 

@@ -16,14 +16,33 @@ fn regex_pattern() -> impl Strategy<Value = String> {
         Just("\\.".to_string()),
         Just("1".to_string()),
     ];
-    let piece = (atom, prop_oneof![Just(""), Just("*"), Just("+"), Just("?"), Just("{2}"), Just("{1,3}"), Just("{2,}")])
+    let piece = (
+        atom,
+        prop_oneof![
+            Just(""),
+            Just("*"),
+            Just("+"),
+            Just("?"),
+            Just("{2}"),
+            Just("{1,3}"),
+            Just("{2,}")
+        ],
+    )
         .prop_map(|(a, q)| format!("{a}{q}"));
     let seq = prop::collection::vec(piece, 0..5).prop_map(|v| v.concat());
     let group = prop::collection::vec(seq.clone(), 1..3).prop_map(|v| format!("({})", v.join("|")));
-    let body = prop::collection::vec(prop_oneof![seq, group.clone(), group.prop_map(|g| format!("{g}*"))], 1..4)
-        .prop_map(|v| v.concat());
+    let body = prop::collection::vec(
+        prop_oneof![seq, group.clone(), group.prop_map(|g| format!("{g}*"))],
+        1..4,
+    )
+    .prop_map(|v| v.concat());
     (any::<bool>(), body, any::<bool>()).prop_map(|(s, b, e)| {
-        format!("{}{}{}", if s { "^" } else { "" }, b, if e { "$" } else { "" })
+        format!(
+            "{}{}{}",
+            if s { "^" } else { "" },
+            b,
+            if e { "$" } else { "" }
+        )
     })
 }
 
