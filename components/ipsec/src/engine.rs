@@ -566,6 +566,17 @@ impl Engine {
         self.events.len()
     }
 
+    /// Lifetime check after an SA carried a packet (only SAs with limits).
+    fn lifetime_check(&mut self, id: SaId, now: Instant) {
+        if let Some(sa) = self.sad.get_mut(id) {
+            if sa.has_lifetimes() {
+                if let Some(e) = lifetime_event(sa, id, now) {
+                    self.emit(e);
+                }
+            }
+        }
+    }
+
     fn emit(&mut self, e: Event) {
         if self.events.len() >= EVENT_QUEUE {
             self.events.pop_front();
@@ -658,12 +669,10 @@ impl Engine {
             self.drop_packet(out, DropReason::Fragment, None, None, None, Some(&ip));
             return Outbound::Dropped(DropReason::Fragment);
         }
-        match self.protect(buf, start, &ip, protect.outbound, protect.service, now) {
-            Ok((s, l, id, event)) => {
+        match self.protect(buf, start, &ip, protect.outbound, protect.service) {
+            Ok((s, l, id)) => {
                 self.counters.out_protected += 1;
-                if let Some(e) = event {
-                    self.emit(e);
-                }
+                self.lifetime_check(id, now);
                 Outbound::Protected {
                     start: s,
                     len: l,
@@ -695,11 +704,7 @@ impl Engine {
         ip: &IpInfo,
         sa: Option<SaId>,
         required: Service,
-        now: Instant,
-    ) -> Result<
-        (usize, usize, SaId, Option<Event>),
-        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
-    > {
+    ) -> Result<(usize, usize, SaId), (DropReason, Option<u32>, Option<SaId>, Option<u64>)> {
         let id = sa.ok_or((DropReason::NoSa, None, None, None))?;
         let sa = self
             .sad
@@ -817,8 +822,7 @@ impl Engine {
         sa.seq_out = seq;
         sa.counters.packets += 1;
         sa.counters.bytes += payload_len as u64;
-        let event = lifetime_event(sa, id, now);
-        Ok((new_start, new_len, id, event))
+        Ok((new_start, new_len, id))
     }
 
     /// Process a received IP packet at `buf[start..start + len]`: accept it
@@ -867,12 +871,10 @@ impl Engine {
             self.drop_packet(dir, r, None, None, None, Some(&ip));
             return Inbound::Dropped(r);
         }
-        match self.decapsulate(buf, start, &ip, now) {
-            Ok((s, l, info, event)) => {
+        match self.decapsulate(buf, start, &ip) {
+            Ok((s, l, info)) => {
                 self.counters.in_decapsulated += 1;
-                if let Some(e) = event {
-                    self.emit(e);
-                }
+                self.lifetime_check(info.sa, now);
                 Inbound::Decapsulated {
                     start: s,
                     len: l,
@@ -892,11 +894,8 @@ impl Engine {
         buf: &mut [u8],
         start: usize,
         ip: &IpInfo,
-        now: Instant,
-    ) -> Result<
-        (usize, usize, InboundInfo, Option<Event>),
-        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
-    > {
+    ) -> Result<(usize, usize, InboundInfo), (DropReason, Option<u32>, Option<SaId>, Option<u64>)>
+    {
         let plain_err = |r| (r, None, None, None);
         if ip.fragment {
             return Err(plain_err(DropReason::Fragment));
@@ -1047,7 +1046,6 @@ impl Engine {
             entry.stats.packets_in += 1;
             entry.stats.last_inbound = Some(info);
         }
-        let event = lifetime_event(sa, id, now);
-        Ok((new_start, new_len, info, event))
+        Ok((new_start, new_len, info))
     }
 }
