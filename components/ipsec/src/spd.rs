@@ -230,8 +230,40 @@ type Order = (u32, u64);
 /// A few recent lookups: packets of one flow come in trains.
 #[derive(Debug, Clone, Default)]
 struct Cache {
-    slots: [Option<(Flow, Option<Order>)>; 4],
+    slots: [Option<(FlowKey, Option<Order>)>; 4],
     next: usize,
+}
+
+/// A flow as plain integers: cheap to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey {
+    local: u128,
+    remote: u128,
+    ports: u32,
+    protocol: u8,
+    v6: bool,
+}
+
+fn addr_bits(a: IpAddress) -> (u128, bool) {
+    match a {
+        IpAddress::Ipv4(a) => (u128::from(u32::from(a)), false),
+        IpAddress::Ipv6(a) => (u128::from(a), true),
+    }
+}
+
+impl FlowKey {
+    fn of(f: &Flow) -> FlowKey {
+        let (local, v6) = addr_bits(f.local);
+        let (remote, v6r) = addr_bits(f.remote);
+        FlowKey {
+            local,
+            remote,
+            ports: u32::from(f.local_port) << 16 | u32::from(f.remote_port),
+            protocol: f.protocol,
+            // Mixed families never match an entry; keep them apart anyway.
+            v6: v6 || v6r,
+        }
+    }
 }
 
 /// The Security Policy Database.
@@ -398,26 +430,20 @@ impl Spd {
     /// returning the entry itself (for the engine's hot path).
     #[inline]
     pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
+        let key = FlowKey::of(flow);
         let cached = self
             .cache
             .slots
             .iter()
             .flatten()
-            .find(|(f, _)| {
-                // Ports first: they tell flows apart soonest.
-                f.local_port == flow.local_port
-                    && f.remote_port == flow.remote_port
-                    && f.protocol == flow.protocol
-                    && f.remote == flow.remote
-                    && f.local == flow.local
-            })
+            .find(|(k, _)| *k == key)
             .map(|(_, o)| *o);
         let order = match cached {
             Some(o) => o,
             None => {
                 let o = self.find(flow);
                 let i = self.cache.next;
-                self.cache.slots[i] = Some((*flow, o));
+                self.cache.slots[i] = Some((key, o));
                 self.cache.next = (i + 1) % self.cache.slots.len();
                 o
             }
