@@ -31,6 +31,7 @@ const SLICE: Duration = Duration::from_millis(60);
 
 /// CPU time of the calling thread: on a machine shared with other jobs,
 /// time spent descheduled must not count against either side.
+#[cfg(unix)]
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -43,6 +44,13 @@ fn thread_cpu() -> Duration {
     let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(r, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Elsewhere: wall time since the first call.
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<StdInstant> = std::sync::OnceLock::new();
+    START.get_or_init(StdInstant::now).elapsed()
 }
 
 /// Run `f` repeatedly for about `SLICE` of CPU time; returns operations per
