@@ -87,10 +87,12 @@ pub enum DropReason {
     SequenceOverflow,
     /// The buffer has no room for the ESP overhead.
     NoRoom,
+    /// With the ESP overhead the packet would exceed the IP length limit.
+    TooBig,
 }
 
 /// Number of [`DropReason`] variants.
-pub const DROP_REASONS: usize = DropReason::NoRoom as usize + 1;
+pub const DROP_REASONS: usize = DropReason::TooBig as usize + 1;
 
 /// How an accepted inbound packet was protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -766,6 +768,14 @@ impl Engine {
             return Err(e(DropReason::NoRoom));
         }
         let new_len = end - new_start;
+        // IPv4 total length and IPv6 payload length are 16-bit fields.
+        let limit = match (mode, ip.v6, sa.config().local) {
+            (Mode::Tunnel, _, IpAddress::Ipv6(_)) | (Mode::Transport, true, _) => 65535 + 40,
+            _ => 65535,
+        };
+        if new_len > limit {
+            return Err(e(DropReason::TooBig));
+        }
         match mode {
             Mode::Transport => {
                 buf.copy_within(start..start + ip.hdr_len, new_start);
