@@ -289,6 +289,9 @@ impl<D: phy::Device> phy::Device for EspDevice<D> {
         let mut caps = self.inner.capabilities();
         // Leave room for the ESP overhead so protected packets still fit.
         caps.max_transmission_unit = caps.max_transmission_unit.saturating_sub(MAX_OVERHEAD);
+        // A NIC cannot fill in or check checksums inside ESP: smoltcp must
+        // compute and verify them all itself.
+        caps.checksum = phy::ChecksumCapabilities::default();
         caps
     }
 }

@@ -396,3 +396,18 @@ fn ping_over_esp() {
             >= 1
     );
 }
+
+#[test]
+fn device_asks_smoltcp_for_software_checksums_and_a_smaller_mtu() {
+    use smoltcp::phy::{Checksum, Device};
+    let (mut ea, _eb) = pipe(Medium::Ethernet);
+    ea.offload = true;
+    assert!(matches!(ea.capabilities().checksum.tcp, Checksum::None));
+    let inner_mtu = ea.capabilities().max_transmission_unit;
+    let dev = EspDevice::new(ea);
+    let caps = dev.capabilities();
+    assert_eq!(caps.max_transmission_unit, inner_mtu - ipsec::MAX_OVERHEAD);
+    assert!(matches!(caps.checksum.ipv4, Checksum::Both));
+    assert!(matches!(caps.checksum.tcp, Checksum::Both));
+    assert!(matches!(caps.checksum.udp, Checksum::Both));
+}
