@@ -488,3 +488,42 @@ fn hostile_frames_during_tcp_are_dropped_and_counted() {
     // which ignores it; the 30-byte frame is a malformed IPv4 packet.
     assert_eq!(delta(DropReason::Malformed), 1);
 }
+
+#[test]
+fn device_reports_time_lifetimes_while_idle() {
+    use ipsec::{Lifetime, LifetimeKind, SaConfig};
+    let (mut a, mut b, _) = setup(Algorithm::AesGcm128, Mode::Transport);
+    let k = key(Algorithm::AesGcm128, 9);
+    let id = a
+        .dev
+        .engine_mut()
+        .sad
+        .add(
+            SaConfig::new(0x3000, Direction::Inbound, Algorithm::AesGcm128, &k, A4, B4)
+                .with_lifetimes(
+                    Lifetime::default(),
+                    Lifetime {
+                        seconds: Some(5),
+                        ..Default::default()
+                    },
+                ),
+            Instant::ZERO,
+        )
+        .unwrap();
+    poll(&mut a, &mut b, Instant::from_secs(4));
+    assert_eq!(
+        a.dev.engine().sad.get(id).unwrap().state(),
+        ipsec::SaState::Mature
+    );
+    poll(&mut a, &mut b, Instant::from_secs(6));
+    assert_eq!(
+        a.dev.engine().sad.get(id).unwrap().state(),
+        ipsec::SaState::Expired
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| a.dev.engine_mut().poll_event()).collect();
+    assert!(events.contains(&Event::HardExpired {
+        sa: id,
+        spi: 0x3000,
+        kind: LifetimeKind::Seconds
+    }));
+}
