@@ -35,7 +35,7 @@ pub fn split_assertions(text: &str) -> Vec<Chunk> {
         while start > 0 && b[start - 1] != b'\n' {
             start -= 1;
         }
-        let end = text[i..].find("\n\n").map_or(b.len(), |off| i + off + 1);
+        let end = memchr::memmem::find(&b[i..], b"\n\n").map_or(b.len(), |off| i + off + 1);
         out.push(Chunk { start, end });
         i = end;
     }
