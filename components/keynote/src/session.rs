@@ -61,8 +61,10 @@ pub struct Session {
     pub(crate) attr_names: Vec<Box<str>>,
     pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
     pub(crate) principal_text: Vec<Box<str>>,
+    principal_value: Vec<Arc<Principal>>,
+    principal_by_text: BTreeMap<Box<str>, PrincipalIdx>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
-    pub(crate) assertions: Vec<Option<Entry>>,
+    pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
     sig_cache: BTreeSet<[u8; 32]>,
     pub(crate) policy: PrincipalIdx,
@@ -100,6 +102,30 @@ impl Interner for Session {
     }
 
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind> {
+        self.intern_principal(Arc::new(p), text)
+    }
+
+    fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind> {
+        if let Some(&idx) = self.principal_by_text.get(text) {
+            if let Some(p) = self.principal_value.get(idx as usize) {
+                return Ok((idx, p.clone()));
+            }
+        }
+        let p = Arc::new(Principal::parse(text).map_err(|e| e.kind)?);
+        let idx = self.intern_principal(p.clone(), text)?;
+        if self.principal_by_text.len() < self.limits.max_principals {
+            self.principal_by_text.insert(text.into(), idx);
+        }
+        Ok((idx, p))
+    }
+}
+
+impl Session {
+    fn intern_principal(
+        &mut self,
+        p: Arc<Principal>,
+        text: &str,
+    ) -> Result<PrincipalIdx, ErrorKind> {
         let canon = p.canonical();
         if let Some(&idx) = self.principals.get(&canon) {
             return Ok(idx);
@@ -109,13 +135,12 @@ impl Interner for Session {
         }
         let idx = self.principal_text.len() as PrincipalIdx;
         self.principal_text.push(text.into());
+        self.principal_value.push(p);
         self.by_authorizer.push(Vec::new());
         self.principals.insert(canon, idx);
         Ok(idx)
     }
-}
 
-impl Session {
     /// An empty session with default [`Limits`].
     pub fn new() -> Self {
         Self::with_limits(Limits::default())
@@ -129,6 +154,8 @@ impl Session {
             attr_names: Vec::new(),
             principals: BTreeMap::new(),
             principal_text: Vec::new(),
+            principal_value: Vec::new(),
+            principal_by_text: BTreeMap::new(),
             by_authorizer: Vec::new(),
             assertions: Vec::new(),
             live: 0,
@@ -138,8 +165,32 @@ impl Session {
         };
         // The limit on principals is at least 1, so this cannot fail; fall
         // back to index 0 (which is what it gets) if it somehow did.
-        s.policy = s.principal(Principal::Opaque("POLICY".into()), "POLICY").unwrap_or(0);
+        s.policy = s
+            .principal(Principal::Opaque("POLICY".into()), "POLICY")
+            .unwrap_or(0);
         s
+    }
+
+    /// A new session holding the same assertions (sharing their compiled
+    /// form, so this costs no parsing) but with an empty cache of verified
+    /// signatures. Use it to stamp out per-request sessions from a session
+    /// that holds the policy.
+    pub fn fork(&self) -> Session {
+        Session {
+            limits: self.limits.clone(),
+            attrs: self.attrs.clone(),
+            attr_names: self.attr_names.clone(),
+            principals: self.principals.clone(),
+            principal_text: self.principal_text.clone(),
+            principal_value: self.principal_value.clone(),
+            principal_by_text: self.principal_by_text.clone(),
+            by_authorizer: self.by_authorizer.clone(),
+            assertions: self.assertions.clone(),
+            live: self.live,
+            sig_cache: BTreeSet::new(),
+            policy: self.policy,
+            verifications: 0,
+        }
     }
 
     /// The session's limits.
@@ -190,7 +241,9 @@ impl Session {
             return Err(Error::at(ErrorKind::Empty, 1, None));
         }
         if self.live + chunks.len() > self.limits.max_assertions {
-            return Err(Error::new(ErrorKind::LimitExceeded("assertions in a session")));
+            return Err(Error::new(ErrorKind::LimitExceeded(
+                "assertions in a session",
+            )));
         }
         let limits = self.limits.clone();
         let mut compiled = Vec::with_capacity(chunks.len());
@@ -207,11 +260,11 @@ impl Session {
             if let Some(list) = self.by_authorizer.get_mut(c.authorizer as usize) {
                 list.push(idx);
             }
-            self.assertions.push(Some(Entry {
+            self.assertions.push(Some(Arc::new(Entry {
                 compiled: c,
                 origin,
                 status,
-            }));
+            })));
             self.live += 1;
             ids.push(AssertionId(idx));
         }
@@ -219,7 +272,7 @@ impl Session {
     }
 
     fn check_signature(&mut self, text: &str, c: &Compiled) -> Status {
-        let (sig, key) = match (&c.signature, &c.authorizer_principal) {
+        let (sig, key) = match (&c.signature, &*c.authorizer_principal) {
             (Some(sig), Principal::Key(key)) => (sig, key),
             _ => return Status::Unsigned,
         };
@@ -230,9 +283,16 @@ impl Session {
         if self.sig_cache.contains(&hash) {
             return Status::Usable;
         }
-        let signed = text.as_bytes().get(sig.signed.0..sig.signed.1).unwrap_or(&[]);
+        let signed = text
+            .as_bytes()
+            .get(sig.signed.0..sig.signed.1)
+            .unwrap_or(&[]);
         self.verifications += 1;
-        if key.verify(sig.sig.algorithm, &[signed, sig.sig.name.as_bytes()], &sig.sig.bits) {
+        if key.verify(
+            sig.sig.algorithm,
+            &[signed, sig.sig.name.as_bytes()],
+            &sig.sig.bits,
+        ) {
             if self.sig_cache.len() >= self.limits.signature_cache {
                 self.sig_cache.clear();
             }
@@ -263,7 +323,9 @@ impl Session {
     }
 
     pub(crate) fn entry(&self, id: AssertionId) -> Option<&Entry> {
-        self.assertions.get(id.0 as usize).and_then(|e| e.as_ref())
+        self.assertions
+            .get(id.0 as usize)
+            .and_then(|e| e.as_deref())
     }
 
     /// The Authorizer principal text of an assertion.
@@ -327,7 +389,11 @@ impl Session {
                         unknown: r
                             .unknown
                             .iter()
-                            .map(|&p| self.principal_text.get(p as usize).map_or("".into(), |s| s.clone()))
+                            .map(|&p| {
+                                self.principal_text
+                                    .get(p as usize)
+                                    .map_or("".into(), |s| s.clone())
+                            })
                             .collect(),
                     }),
                     Some(r) if r.value() < index => Some(Reason::Weaker { value: r.value() }),
@@ -454,7 +520,10 @@ impl Query {
 
     /// The value of an action attribute.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| **n == *name).map(|(_, v)| &**v)
+        self.attrs
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, v)| &**v)
     }
 
     /// Removes every action attribute.
@@ -531,7 +600,9 @@ impl fmt::Display for Reason {
             Reason::BadSignature => f.write_str("signature verification failure"),
             Reason::Unsigned => f.write_str("unsigned credential"),
             Reason::ConditionsFalse => f.write_str("conditions not satisfied"),
-            Reason::NotLicensed { unknown } if unknown.is_empty() => f.write_str("licensees not satisfied"),
+            Reason::NotLicensed { unknown } if unknown.is_empty() => {
+                f.write_str("licensees not satisfied")
+            }
             Reason::NotLicensed { unknown } => {
                 f.write_str("licensees not satisfied; unknown keys:")?;
                 for u in unknown {
@@ -562,7 +633,11 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let short: String = self.authorizer.chars().take(48).collect();
-        write!(f, "assertion {} (authorizer {short}): {}", self.assertion, self.reason)
+        write!(
+            f,
+            "assertion {} (authorizer {short}): {}",
+            self.assertion, self.reason
+        )
     }
 }
 
