@@ -5,10 +5,9 @@
 
 use microkit::runner::{self, Options, Outcome, Stream};
 use netserver::stack::{NetConfig, NetServer, Now};
-use netserver::testbed::{apps_b, sas, FixedAuthority, A, APP, B};
+use netserver::testbed::{apps_b, network, sas, FixedAuthority, A, APP, B};
 use netserver_api::{Endpoint, ProtectionRequest, Proto, Request, Response, SecurityContext};
 use netserver_pd::nic::HostNic;
-use policyrepo_api::NetworkConfig;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,16 +34,7 @@ fn node_b(nic: HostNic, stop: Arc<AtomicBool>) {
             .unwrap()
             .as_secs(),
     };
-    let cfg = NetConfig::new(
-        "node-b",
-        NetworkConfig {
-            mac: [2, 0, 0, 0, 0, 2],
-            addresses: vec![(B, 24)],
-            gateway: None,
-        },
-        apps_b(),
-        sas(B, A),
-    );
+    let cfg = NetConfig::new("node-b", network(false), apps_b(), sas(B, A));
     let mut b = NetServer::new(nic, cfg, now().instant).unwrap();
     let mut auth = FixedAuthority::new(apps_b());
     let mut nonce = 0u128;
@@ -225,7 +215,7 @@ fn netserver_pd_serves_apps_over_esp_and_fails_closed() {
     let text = out.lock().unwrap().clone();
     assert_eq!(outcome, Outcome::AllStopped, "{text}");
     for want in [
-        "netserver: up (3 applications, 4 SAs)",
+        "netserver: up (3 applications, 6 SAs)",
         "udp sendto: Ok(Sent(9))",
         "udp echo: udp hello alg=Some(ChaCha20Poly1305) spi=Some(8194) key=Some(\"\\\"node-b-key\\\"\")",
         "tcp connect: true",

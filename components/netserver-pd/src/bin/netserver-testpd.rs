@@ -11,7 +11,7 @@
 //!   trust PD hangs: refused, not hung.
 
 use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
-use netserver::testbed::{apps_a, sas, A, B};
+use netserver::testbed::{apps_a, network, sas, A, B};
 use netserver_api::{
     Endpoint, Error, ProtectionRequest, Proto, Request, Response, SecurityContext, MAX_MESSAGE,
 };
@@ -35,13 +35,9 @@ impl Handler for Pd {
         let server = ipc::rpc::Server::<RPC_MAX>::new(buf);
         Ok(match microkit::pd_name() {
             "policyrepo" => server.handle(msg, |req: policyrepo_api::Request| {
-                use policyrepo_api::{NetworkConfig, Request as R, Response as P};
+                use policyrepo_api::{Request as R, Response as P};
                 match req {
-                    R::GetNetwork => Ok(P::Network(NetworkConfig {
-                        mac: [2, 0, 0, 0, 0, 1],
-                        addresses: vec![(A, 24)],
-                        gateway: None,
-                    })),
+                    R::GetNetwork => Ok(P::Network(network(true))),
                     R::GetApps => Ok(P::Apps(apps_a())),
                     R::GetSas => Ok(P::Sas(sas(A, B))),
                     _ => Err(policyrepo_api::Error::NotPermitted),
