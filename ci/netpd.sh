@@ -9,6 +9,9 @@ case "${1:-}" in
 packages) ;;
 tools) ;;
 test) echo "netpd: covered by cargo test (-p netserver -p netserver-pd -p microkit)" ;;
-bench) cargo bench --locked -p netserver --bench connect ;;
+bench)
+    cargo bench --locked -p netserver --bench connect
+    cargo bench --locked -p netserver-pd --bench pd_connect
+    ;;
 *) echo "usage: $0 packages|tools|test|bench" >&2; exit 2 ;;
 esac

@@ -47,7 +47,7 @@ impl Handler for Pd {
                 use trust_api::{Decision, Request as Q, Response as T};
                 match req {
                     Q::Query { action, .. } => {
-                        if action.requesting_pd == "plain" {
+                        if action.requesting_pd == "plain" && bench().is_none() {
                             // A hung trust PD.
                             loop {
                                 std::thread::sleep(Duration::from_secs(3600));
@@ -240,11 +240,56 @@ fn plain() {
     microkit::stop();
 }
 
+/// `VETTED_BENCH=N`: the apps measure N connects instead of testing.
+fn bench() -> Option<usize> {
+    std::env::var("VETTED_BENCH").ok()?.parse().ok()
+}
+
+/// N connects to B:`port`, each until established, then closed; prints
+/// the median and mean latency in µs.
+fn bench_connects(who: &str, port: u16, n: usize) {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, port);
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let t = app.socket(Proto::Tcp);
+        let ctx = app.ctx(remote);
+        let r = app.wait_call(&Request::Connect {
+            sock: t,
+            remote,
+            ctx,
+            credentials: vec![],
+        });
+        times.push(t0.elapsed());
+        if !matches!(r, Ok(Response::Connected { .. })) {
+            debug_println!("bench {who} failed: {r:?}");
+            microkit::stop();
+        }
+        let _ = app.call(&Request::Close { sock: t });
+    }
+    times.sort();
+    let med = times[n / 2].as_secs_f64() * 1e6;
+    let mean = times.iter().map(|d| d.as_secs_f64()).sum::<f64>() / n as f64 * 1e6;
+    debug_println!("bench {who}: median {med:.1} mean {mean:.1}");
+}
+
 fn init() -> Pd {
-    match microkit::pd_name() {
-        "client" => client(),
-        "other" => other(),
-        "plain" => plain(),
+    match (microkit::pd_name(), bench()) {
+        ("client", Some(n)) => {
+            bench_connects("client", 7, n.max(1));
+            Channel::new(2).notify();
+            microkit::stop();
+        }
+        ("plain", Some(n)) => {
+            microkit::wait_notified(ChannelSet::from_bits(1 << 2));
+            bench_connects("plain", 8, n.max(1));
+            microkit::stop();
+        }
+        ("other", Some(_)) => microkit::stop(),
+        ("client", None) => client(),
+        ("other", None) => other(),
+        ("plain", None) => plain(),
         _ => {}
     }
     Pd
