@@ -303,7 +303,11 @@ impl Trust {
             let why = c.work.explain(q);
             let mut reasons = Vec::new();
             let total = why.diagnostics.len();
-            for d in why.diagnostics.iter().take(MAX_REASONS) {
+            // The credentials' reasons first: they are the ones a requester
+            // can act on (and the policy's follow from them).
+            let mut diags: Vec<&keynote::Diagnostic> = why.diagnostics.iter().collect();
+            diags.sort_by_key(|d| d.origin == Origin::Policy);
+            for d in diags.into_iter().take(MAX_REASONS) {
                 reasons.push(describe(&c.work, &ids, d));
             }
             if total > MAX_REASONS {
