@@ -25,6 +25,9 @@ pub const fn ppi(n: u32) -> u32 {
     n + 16
 }
 
+/// The Microkit SDK's name for this board (`MICROKIT_BOARD`).
+pub const MICROKIT_BOARD: &str = "qemu_virt_aarch64";
+
 /// Start of RAM (`memory@40000000`).
 pub const RAM_BASE: u64 = 0x4000_0000;
 /// RAM size when QEMU is started without `-m` (128 MiB).
@@ -102,8 +105,11 @@ pub const VIRTIO_MMIO_WINDOW: Region = Region {
     base: VIRTIO_MMIO_BASE,
     size: VIRTIO_MMIO_SLOT_SIZE * VIRTIO_MMIO_SLOTS as u64,
 };
-/// SPI of slot 0; slot `i` uses SPI `16 + i` (edge-triggered).
+/// SPI of slot 0; slot `i` uses SPI `16 + i`.
 pub const VIRTIO_MMIO_FIRST_SPI: u32 = 16;
+/// virtio-mmio interrupts are edge-triggered (`interrupts = <0 n 1>`): Microkit
+/// `<irq ... trigger="edge"/>`. The UART and RTC interrupts are level-triggered.
+pub const VIRTIO_MMIO_IRQ_EDGE: bool = true;
 
 /// One virtio-mmio slot: its registers and interrupt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +152,11 @@ pub const FIRST_VIRTIO_DEVICE_SLOT: u32 = 31;
 /// Generic timer interrupts (PPIs 13, 14, 11, 10: secure, non-secure physical, virtual,
 /// hypervisor).
 pub const TIMER_IRQS: [u32; 4] = [ppi(13), ppi(14), ppi(11), ppi(10)];
+
+/// QEMU's `virt` has no hardware random number generator unless one is added
+/// (`-device virtio-rng-device`); its device tree carries 32 random bytes in
+/// `/chosen/rng-seed` (and `kaslr-seed`), freshly drawn at every start.
+pub const DTB_HAS_RNG_SEED: bool = true;
 
 /// QEMU 10's `virtio-mmio` devices speak the legacy transport (register version 1)
 /// unless `-global virtio-mmio.force-legacy=false` is given (`info qtree` shows

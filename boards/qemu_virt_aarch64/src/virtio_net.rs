@@ -277,6 +277,8 @@ struct Queue {
     last_used: u16,
     /// Which descriptors are owned by the device.
     in_flight: [bool; QUEUE_SIZE as usize],
+    /// How many of them.
+    in_flight_count: u16,
     /// Descriptors owned by the driver and unused (transmit queue only).
     free: [u16; QUEUE_SIZE as usize],
     free_len: usize,
@@ -289,20 +291,20 @@ impl Queue {
             avail_idx: 0,
             last_used: 0,
             in_flight: [false; QUEUE_SIZE as usize],
+            in_flight_count: 0,
             free: [0; QUEUE_SIZE as usize],
             free_len: 0,
         }
-    }
-
-    fn in_flight_count(&self) -> u16 {
-        self.in_flight.iter().filter(|b| **b).count() as u16
     }
 
     /// Puts descriptor `id` into the available ring (does not publish the index).
     fn post<M: DmaMemory>(&mut self, dma: &mut M, id: u16) -> Result<(), Error> {
         dma.write_u16(self.layout.avail_ring(self.avail_idx), id)?;
         self.avail_idx = self.avail_idx.wrapping_add(1);
-        self.in_flight[usize::from(id)] = true;
+        if !self.in_flight[usize::from(id)] {
+            self.in_flight[usize::from(id)] = true;
+            self.in_flight_count += 1;
+        }
         Ok(())
     }
 
@@ -320,8 +322,11 @@ impl Queue {
         let l = self.layout;
         dma.sync_for_cpu(l.used(), 4 + 8 * usize::from(l.size));
         let used = dma.read_u16(l.used_idx())?;
+        // The entries the index announces must be read after the index (a barrier on
+        // seL4; the device wrote them before it wrote the index).
+        dma.sync_for_cpu(l.used() + 4, 8 * usize::from(l.size));
         let n = used.wrapping_sub(self.last_used);
-        if n > self.in_flight_count() {
+        if n > self.in_flight_count {
             return Err(Error::UsedIndexOutOfRange {
                 used,
                 seen: self.last_used,
@@ -339,6 +344,7 @@ impl Queue {
         match u16::try_from(id) {
             Ok(i) if i < self.layout.size && self.in_flight[usize::from(i)] => {
                 self.in_flight[usize::from(i)] = false;
+                self.in_flight_count -= 1;
                 Ok((i, len))
             }
             _ => Err(Error::BadDescriptorId(id)),

@@ -104,7 +104,9 @@ impl fmt::Display for CallError {
 /// Checks the length register of a message against the buffer.
 fn length(msg_info: &MessageInfo, limit: usize) -> Result<usize, PeerMisbehaviour> {
     if msg_info.count() < 1 {
-        return Err(PeerMisbehaviour::BadCount { count: msg_info.count() });
+        return Err(PeerMisbehaviour::BadCount {
+            count: msg_info.count(),
+        });
     }
     let len = microkit::get_mr(0);
     match usize::try_from(len) {
@@ -127,22 +129,31 @@ impl<const N: usize> Client<N> {
     }
 
     /// Sends `req` and waits for the typed response.
-    pub fn call<Req: Serialize, Resp: DeserializeOwned>(&self, req: &Req) -> Result<Resp, CallError> {
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        req: &Req,
+    ) -> Result<Resp, CallError> {
         let mut scratch = [0u8; N];
         let limit = N.min(self.buf.size());
         let used = postcard::to_slice(req, &mut scratch[..limit]).map_err(|_| CallError::Encode)?;
         let len = used.len();
-        self.buf.write(0, &scratch[..len]).map_err(CallError::Buffer)?;
+        self.buf
+            .write(0, &scratch[..len])
+            .map_err(CallError::Buffer)?;
         microkit::set_mr(0, len as u64);
         let reply = self.channel.pp_call(MessageInfo::new(LABEL_OK, 1));
         if reply.label() != LABEL_OK {
             return Err(match ServerError::from_label(reply.label()) {
                 Some(e) => CallError::Server(e),
-                None => CallError::Peer(PeerMisbehaviour::BadLabel { label: reply.label() }),
+                None => CallError::Peer(PeerMisbehaviour::BadLabel {
+                    label: reply.label(),
+                }),
             });
         }
         let len = length(&reply, limit).map_err(CallError::Peer)?;
-        self.buf.read(0, &mut scratch[..len]).map_err(CallError::Buffer)?;
+        self.buf
+            .read(0, &mut scratch[..len])
+            .map_err(CallError::Buffer)?;
         postcard::from_bytes(&scratch[..len]).map_err(|_| CallError::Peer(PeerMisbehaviour::Decode))
     }
 }
@@ -186,13 +197,105 @@ impl<const N: usize> Server<N> {
         let mut scratch = [0u8; N];
         let limit = N.min(self.buf.size());
         let len = length(&msg_info, limit).map_err(|_| ServerError::BadRequestLength)?;
-        self.buf.read(0, &mut scratch[..len]).map_err(|_| ServerError::Buffer)?;
-        let req: Req = postcard::from_bytes(&scratch[..len]).map_err(|_| ServerError::BadRequest)?;
+        self.buf
+            .read(0, &mut scratch[..len])
+            .map_err(|_| ServerError::Buffer)?;
+        let req: Req =
+            postcard::from_bytes(&scratch[..len]).map_err(|_| ServerError::BadRequest)?;
         let resp = f(req);
-        let used = postcard::to_slice(&resp, &mut scratch[..limit]).map_err(|_| ServerError::ResponseTooLarge)?;
+        let used = postcard::to_slice(&resp, &mut scratch[..limit])
+            .map_err(|_| ServerError::ResponseTooLarge)?;
         let len = used.len();
-        self.buf.write(0, &scratch[..len]).map_err(|_| ServerError::Buffer)?;
+        self.buf
+            .write(0, &scratch[..len])
+            .map_err(|_| ServerError::Buffer)?;
         Ok(len)
+    }
+}
+
+/// Largest encoded message carried in message registers by [`call_regs`]:
+/// the registers after the length register.
+pub const REGS_MAX_BYTES: usize = (microkit::MSG_MAX_LENGTH - 1) * 8;
+
+/// Encodes `val` into the message registers: register 0 the byte length,
+/// then the bytes, little-endian, 8 per register. Returns the count.
+fn put_regs<T: Serialize>(val: &T) -> Option<usize> {
+    let mut scratch = [0u8; REGS_MAX_BYTES];
+    let len = postcard::to_slice(val, &mut scratch).ok()?.len();
+    let words = len.div_ceil(8);
+    microkit::with_msg_regs_mut(|regs| {
+        regs[0] = len as u64;
+        for (reg, chunk) in regs[1..].iter_mut().zip(scratch[..words * 8].chunks(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            *reg = u64::from_le_bytes(w);
+        }
+    });
+    Some(1 + words)
+}
+
+/// Decodes a value the peer put in the message registers, checking the
+/// length register against the count.
+fn get_regs<T: DeserializeOwned>(msg_info: &MessageInfo) -> Result<T, PeerMisbehaviour> {
+    let count = msg_info.count();
+    if count < 1 {
+        return Err(PeerMisbehaviour::BadCount { count });
+    }
+    let mut scratch = [0u8; REGS_MAX_BYTES];
+    let len = microkit::with_msg_regs(|regs| {
+        let len = regs[0];
+        match usize::try_from(len) {
+            Ok(l) if l <= (count - 1) * 8 => {
+                for (chunk, reg) in scratch.chunks_mut(8).zip(&regs[1..count]) {
+                    chunk.copy_from_slice(&reg.to_le_bytes());
+                }
+                Ok(l)
+            }
+            _ => Err(PeerMisbehaviour::BadLength { len }),
+        }
+    })?;
+    postcard::from_bytes(&scratch[..len]).map_err(|_| PeerMisbehaviour::Decode)
+}
+
+/// A typed call with the request and response in the message registers
+/// (no shared buffer; at most [`REGS_MAX_BYTES`] each way): the
+/// `simple-ipc` form. Labels as for [`Client::call`].
+pub fn call_regs<Req: Serialize, Resp: DeserializeOwned>(
+    channel: Channel,
+    req: &Req,
+) -> Result<Resp, CallError> {
+    let count = put_regs(req).ok_or(CallError::Encode)?;
+    let reply = channel.pp_call(MessageInfo::new(LABEL_OK, count));
+    if reply.label() != LABEL_OK {
+        return Err(match ServerError::from_label(reply.label()) {
+            Some(e) => CallError::Server(e),
+            None => CallError::Peer(PeerMisbehaviour::BadLabel {
+                label: reply.label(),
+            }),
+        });
+    }
+    get_regs(&reply).map_err(CallError::Peer)
+}
+
+/// Serves a [`call_regs`] call in `Handler::protected`: decodes the request
+/// from the message registers, answers it with `f`, returns the reply.
+pub fn handle_regs<Req: DeserializeOwned, Resp: Serialize>(
+    msg_info: MessageInfo,
+    f: impl FnOnce(Req) -> Resp,
+) -> MessageInfo {
+    if msg_info.label() != LABEL_OK {
+        return MessageInfo::new(ServerError::BadRequestLabel.label(), 0);
+    }
+    let req = match get_regs(&msg_info) {
+        Ok(r) => r,
+        Err(PeerMisbehaviour::Decode) => {
+            return MessageInfo::new(ServerError::BadRequest.label(), 0)
+        }
+        Err(_) => return MessageInfo::new(ServerError::BadRequestLength.label(), 0),
+    };
+    match put_regs(&f(req)) {
+        Some(count) => MessageInfo::new(LABEL_OK, count),
+        None => MessageInfo::new(ServerError::ResponseTooLarge.label(), 0),
     }
 }
 
@@ -230,6 +333,37 @@ mod tests {
     }
 
     #[test]
+    fn register_transport_round_trips_and_checks_lengths() {
+        let count = put_regs(&Req::Echo([7; 16])).unwrap();
+        let req = MessageInfo::new(LABEL_OK, count);
+        let reply = handle_regs(req, |r: Req| match r {
+            Req::Echo(b) => b.iter().map(|x| u32::from(*x)).sum::<u32>(),
+            Req::Add(a, b) => a + b,
+        });
+        assert_eq!(reply.label(), LABEL_OK);
+        assert_eq!(get_regs::<u32>(&reply), Ok(112));
+        // A length register beyond the registers sent.
+        microkit::set_mr(0, 9);
+        assert_eq!(
+            get_regs::<u32>(&MessageInfo::new(0, 2)),
+            Err(PeerMisbehaviour::BadLength { len: 9 })
+        );
+        assert_eq!(
+            get_regs::<u32>(&MessageInfo::new(0, 0)),
+            Err(PeerMisbehaviour::BadCount { count: 0 })
+        );
+        let reply = handle_regs(MessageInfo::new(0, 2), |_: Req| 0u32);
+        assert_eq!(reply.label(), ServerError::BadRequestLength.label());
+        // Bytes that are not a `Req`.
+        microkit::set_mr(0, 1);
+        microkit::set_mr(1, 0xff);
+        let reply = handle_regs(MessageInfo::new(0, 2), |_: Req| 0u32);
+        assert_eq!(reply.label(), ServerError::BadRequest.label());
+        // Too large to encode.
+        assert!(put_regs(&[[0u8; 32]; 31]).is_none());
+    }
+
+    #[test]
     fn server_answers_and_rejects_bad_requests_with_typed_labels() {
         let buf = MemoryRegion::host_anonymous(64);
         let server = Server::<64>::new(buf);
@@ -242,7 +376,10 @@ mod tests {
         let len = microkit::get_mr(0) as usize;
         let mut out = [0u8; 64];
         buf.read(0, &mut out[..len]).unwrap();
-        assert_eq!(postcard::from_bytes::<Result<u32, ()>>(&out[..len]).unwrap(), Ok(42));
+        assert_eq!(
+            postcard::from_bytes::<Result<u32, ()>>(&out[..len]).unwrap(),
+            Ok(42)
+        );
 
         // A length beyond the buffer never reaches the handler.
         let m = put(&buf, &Req::Add(1, 1));

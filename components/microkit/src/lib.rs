@@ -54,6 +54,7 @@
 extern crate std;
 
 mod channel;
+mod defer;
 mod handler;
 mod memory;
 mod message;
@@ -71,6 +72,7 @@ mod backend;
 pub mod runner;
 
 pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
+pub use defer::{DeferredAction, DeferredActionInterface, DeferredActionSlot};
 pub use handler::{Handler, Infallible, NullHandler};
 pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};
 pub use message::{
@@ -103,4 +105,14 @@ pub fn stop() -> ! {
 pub mod _private {
     pub use crate::backend::run_main;
     pub use crate::print::debug_print;
+
+    /// The PD name the runner handed over, before `run_main` (host only;
+    /// lets one test binary play several roles).
+    #[cfg(not(target_os = "none"))]
+    pub fn configured_pd_name() -> Option<std::string::String> {
+        let text = std::env::var(crate::backend::config::ENV_VAR).ok()?;
+        crate::backend::config::PdConfig::decode(&text)
+            .ok()
+            .map(|c| c.name)
+    }
 }

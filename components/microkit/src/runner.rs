@@ -11,14 +11,17 @@
 //! - Output lines are prefixed with the PD name.
 //! - A PD that exits with status 0 (`microkit::stop()`) has stopped; the run
 //!   ends when every active (non-passive) PD has stopped. Any other exit is a
-//!   crash, reported by name, then the system stops or the PD is restarted
-//!   (its memory regions and pending notifications survive).
+//!   crash, reported by name. A child PD's crash is delivered to its
+//!   parent's `fault` entry point (which may answer, and so restart it);
+//!   otherwise the system stops or the PD is restarted, per the crash
+//!   policy (its memory regions and pending notifications survive).
 //! - SIGINT, SIGTERM or SIGHUP kill every PD's process group and end the run.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::string::{String, ToString};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,9 +48,9 @@ pub enum CrashPolicy {
 pub enum Sched {
     /// Everything at the runner's own priority.
     None,
-    /// Nice values: the highest priority in the system runs at nice 0,
-    /// lower ones up to nice 19, proportionally (unprivileged users cannot
-    /// go below 0).
+    /// Nice values relative to the runner's: the highest priority in the
+    /// system runs at the runner's nice, lower ones up to 19 more,
+    /// proportionally (capped at nice 19).
     Nice,
     /// SCHED_FIFO with priority 1 + prio·98/254 where permitted (root or
     /// CAP_SYS_NICE), else as `Nice`.
@@ -244,15 +247,22 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
         check(&mr.name)?;
         let fd = mk(&format!("vetted-mr-{}", mr.name), mr.size)?;
         if let Some(prefill) = &mr.prefill {
-            let data = std::fs::read(&prefill.resolved)
-                .map_err(os(format!("reading prefill of {}", prefill.resolved.display())))?;
-            let len = data.len().min(usize::try_from(mr.size).unwrap_or(usize::MAX));
+            let data = std::fs::read(&prefill.resolved).map_err(os(format!(
+                "reading prefill of {}",
+                prefill.resolved.display()
+            )))?;
+            let len = data
+                .len()
+                .min(usize::try_from(mr.size).unwrap_or(usize::MAX));
             std::fs::write(format!("/proc/self/fd/{fd}"), &data[..len])
                 .map_err(os(format!("prefilling memory region {}", mr.name)))?;
         }
         mr_fds.push(fd);
     }
     for (p, pd) in system.protection_domains.iter().enumerate() {
+        if let (Some(parent), Some(id)) = (pd.parent, pd.child_id) {
+            configs[parent].children.push(id);
+        }
         for irq in &pd.irqs {
             configs[p].irqs.push(irq.id);
         }
@@ -269,7 +279,11 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
                 fd: mr_fds[r],
                 size: system.memory_regions[r].size,
                 vaddr: m.vaddr,
-                perms: Perms { read: m.perms.read, write: m.perms.write, execute: m.perms.execute },
+                perms: Perms {
+                    read: m.perms.read,
+                    write: m.perms.write,
+                    execute: m.perms.execute,
+                },
             });
         }
     }
@@ -289,6 +303,8 @@ struct Running {
     child: Option<Child>,
     stopped: bool,
     restarts: u32,
+    /// Crashed, fault delivered to the parent, waiting for its answer.
+    faulted: bool,
 }
 
 fn forward(
@@ -297,13 +313,15 @@ fn forward(
     stream: Stream,
     sink: OutputSink,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("out-{name}")).spawn(move || {
-        for line in BufReader::new(src).split(b'\n') {
-            let Ok(line) = line else { break };
-            let text = String::from_utf8_lossy(&line);
-            sink(&name, stream, text.trim_end_matches('\r'));
-        }
-    })
+    std::thread::Builder::new()
+        .name(format!("out-{name}"))
+        .spawn(move || {
+            for line in BufReader::new(src).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line);
+                sink(&name, stream, text.trim_end_matches('\r'));
+            }
+        })
 }
 
 fn default_sink() -> OutputSink {
@@ -326,26 +344,45 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
         for pd in pds {
             let path = image_path(pd, &opts.image_dir);
             if !path.is_file() {
-                return Err(RunError::MissingImage { pd: pd.name.clone(), path });
+                return Err(RunError::MissingImage {
+                    pd: pd.name.clone(),
+                    path,
+                });
             }
         }
     }
     let plan = plan(system)?;
-    for pd in pds.iter().filter(|p| p.parent.is_some()) {
-        say(&format!(
-            "note: '{}' is a child PD; the host runs it like any PD and does not deliver its faults to the parent",
-            pd.name
-        ));
+    // The runner's own view of every control block, to deliver child faults
+    // and collect the parents' answers.
+    let mut ctls = Vec::new();
+    for c in &plan.configs {
+        let (p, _) = sys::map_shared(c.ctl, PAGE, sys::prot(true, true, false), None)
+            .map_err(os("mapping a control block"))?;
+        ctls.push(crate::backend::ctl_at(p.as_ptr() as usize));
     }
-    for mr in system.memory_regions.iter().filter(|m| m.phys_addr.is_some()) {
-        say(&format!("note: memory region '{}' has a phys_addr; on the host it is ordinary shared memory", mr.name));
+    for mr in system
+        .memory_regions
+        .iter()
+        .filter(|m| m.phys_addr.is_some())
+    {
+        say(&format!(
+            "note: memory region '{}' has a phys_addr; on the host it is ordinary shared memory",
+            mr.name
+        ));
     }
     sys::catch_stop_signals();
     let max_prio = pds.iter().map(|p| p.priority).max().unwrap_or(0);
     let mut order: Vec<usize> = (0..pds.len()).collect();
     order.sort_by_key(|&i| core::cmp::Reverse(pds[i].priority));
-    let mut running: Vec<Running> =
-        pds.iter().map(|_| Running { child: None, stopped: false, restarts: 0 }).collect();
+    let mut running: Vec<Running> = pds
+        .iter()
+        .map(|_| Running {
+            child: None,
+            stopped: false,
+            restarts: 0,
+            faulted: false,
+        })
+        .collect();
     let mut threads = Vec::new();
 
     let spawn = |i: usize, threads: &mut Vec<JoinHandle<()>>| -> Result<Child, RunError> {
@@ -358,15 +395,32 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        sys::prepare_child(&mut cmd, plan.configs[i].fds(), sched_for(pd, max_prio, opts.sched));
-        let mut child = cmd.spawn().map_err(os(format!("starting PD '{}'", pd.name)))?;
+        sys::prepare_child(
+            &mut cmd,
+            plan.configs[i].fds(),
+            sched_for(pd, max_prio, opts.sched),
+        );
+        let mut child = cmd
+            .spawn()
+            .map_err(os(format!("starting PD '{}'", pd.name)))?;
         if let Some(out) = child.stdout.take() {
-            threads.push(forward(out, pd.name.clone(), Stream::Stdout, sink.clone()).map_err(os("thread"))?);
+            threads.push(
+                forward(out, pd.name.clone(), Stream::Stdout, sink.clone())
+                    .map_err(os("thread"))?,
+            );
         }
         if let Some(err) = child.stderr.take() {
-            threads.push(forward(err, pd.name.clone(), Stream::Stderr, sink.clone()).map_err(os("thread"))?);
+            threads.push(
+                forward(err, pd.name.clone(), Stream::Stderr, sink.clone())
+                    .map_err(os("thread"))?,
+            );
         }
-        say(&format!("started '{}' (pid {}, priority {})", pd.name, child.id(), pd.priority));
+        say(&format!(
+            "started '{}' (pid {}, priority {})",
+            pd.name,
+            child.id(),
+            pd.priority
+        ));
         Ok(child)
     };
 
@@ -392,7 +446,10 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
     let start = Instant::now();
     let outcome = 'watch: loop {
         if let Some(sig) = sys::take_signal() {
-            say(&format!("{} received: stopping every PD", sys::signal_name(sig)));
+            say(&format!(
+                "{} received: stopping every PD",
+                sys::signal_name(sig)
+            ));
             break 'watch Outcome::Signalled(sig);
         }
         if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
@@ -400,8 +457,12 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             break 'watch Outcome::TimedOut;
         }
         for i in 0..pds.len() {
-            let Some(pid) = running[i].child.as_ref().map(|c| c.id() as i32) else { continue };
-            let Some(exit) = sys::reap(pid, false) else { continue };
+            let Some(pid) = running[i].child.as_ref().map(|c| c.id() as i32) else {
+                continue;
+            };
+            let Some(exit) = sys::reap(pid, false) else {
+                continue;
+            };
             running[i].child = None;
             // Anything the PD started goes with it.
             sys::kill_group(pid);
@@ -413,11 +474,34 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                 }
                 _ => {
                     let how = match exit {
-                        Exit::Signal(s) => format!("killed by signal {s} ({})", sys::signal_name(s)),
+                        Exit::Signal(s) => {
+                            format!("killed by signal {s} ({})", sys::signal_name(s))
+                        }
                         Exit::Code(c) => format!("exited with status {c}"),
                     };
                     say(&format!("PD '{name}' crashed: {how}"));
-                    if opts.on_crash == CrashPolicy::Restart && running[i].restarts < opts.max_restarts {
+                    let parent_alive = pds[i].parent.is_some_and(|p| running[p].child.is_some());
+                    if let (true, Some(p), Some(id)) =
+                        (parent_alive, pds[i].parent, pds[i].child_id)
+                    {
+                        // Microkit: a child's fault goes to its parent, which
+                        // decides (its `fault` entry point).
+                        let label = match exit {
+                            Exit::Signal(s) => s as u64,
+                            Exit::Code(c) => 0x100 + (c as u64 & 0xff),
+                        };
+                        let ctl = ctls[p];
+                        ctl.fault_labels[usize::from(id)].store(label, SeqCst);
+                        ctl.faults.fetch_or(1 << id, SeqCst);
+                        crate::backend::wake(ctl);
+                        running[i].faulted = true;
+                        say(&format!(
+                            "fault of '{name}' delivered to its parent '{}'",
+                            pds[p].name
+                        ));
+                    } else if opts.on_crash == CrashPolicy::Restart
+                        && running[i].restarts < opts.max_restarts
+                    {
                         running[i].restarts += 1;
                         say(&format!(
                             "restarting '{name}' (restart {} of {})",
@@ -427,11 +511,57 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                             Ok(c) => running[i].child = Some(c),
                             Err(e) => {
                                 say(&e.to_string());
-                                break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                                break 'watch Outcome::Crashed {
+                                    pd: name.clone(),
+                                    exit,
+                                };
                             }
                         }
                     } else {
-                        break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                        break 'watch Outcome::Crashed {
+                            pd: name.clone(),
+                            exit,
+                        };
+                    }
+                }
+            }
+        }
+        // Parents that handled a child's fault: restart the child if they
+        // answered, else it stays stopped.
+        for p in 0..pds.len() {
+            let handled = ctls[p].fault_handled.swap(0, SeqCst);
+            if handled == 0 {
+                continue;
+            }
+            let replies = ctls[p].fault_replies.swap(0, SeqCst);
+            for c in 0..pds.len() {
+                let Some(id) = pds[c].child_id.filter(|_| pds[c].parent == Some(p)) else {
+                    continue;
+                };
+                if handled & (1 << id) == 0 || !running[c].faulted || running[c].child.is_some() {
+                    continue;
+                }
+                running[c].faulted = false;
+                if replies & (1 << id) == 0 {
+                    running[c].stopped = true;
+                    say(&format!(
+                        "'{}' stays stopped: its parent '{}' did not answer its fault",
+                        pds[c].name, pds[p].name
+                    ));
+                    continue;
+                }
+                say(&format!(
+                    "restarting '{}' as its parent '{}' answered its fault",
+                    pds[c].name, pds[p].name
+                ));
+                match spawn(c, &mut threads) {
+                    Ok(child) => running[c].child = Some(child),
+                    Err(e) => {
+                        say(&e.to_string());
+                        break 'watch Outcome::Crashed {
+                            pd: pds[c].name.clone(),
+                            exit: Exit::Code(127),
+                        };
                     }
                 }
             }

@@ -51,6 +51,8 @@ pub struct PdConfig {
     pub pps: Vec<(u8, i32)>,
     /// Interrupt channels (my ids).
     pub irqs: Vec<u8>,
+    /// Ids of this PD's child PDs (their faults come to us).
+    pub children: Vec<u8>,
     /// Mapped memory regions.
     pub maps: Vec<MapConfig>,
 }
@@ -107,6 +109,9 @@ impl PdConfig {
         for id in &self.irqs {
             let _ = writeln!(s, "irq\t{id}");
         }
+        for id in &self.children {
+            let _ = writeln!(s, "child\t{id}");
+        }
         for m in &self.maps {
             let _ = writeln!(
                 s,
@@ -136,16 +141,21 @@ impl PdConfig {
                 Err(std::format!("channel id out of range in {line:?}"))
             }
         }
-        let mut c = PdConfig { ctl: -1, ..Default::default() };
+        let mut c = PdConfig {
+            ctl: -1,
+            ..Default::default()
+        };
         for line in text.lines().filter(|l| !l.is_empty()) {
             let mut f = line.split('\t');
             match f.next() {
                 Some("name") => c.name = f.next().unwrap_or("").to_string(),
                 Some("passive") => c.passive = f.next() == Some("1"),
                 Some("ctl") => c.ctl = num(f.next(), line)?,
-                Some("notify") => {
-                    c.notify.push((chan(f.next(), line)?, num(f.next(), line)?, chan(f.next(), line)?))
-                }
+                Some("notify") => c.notify.push((
+                    chan(f.next(), line)?,
+                    num(f.next(), line)?,
+                    chan(f.next(), line)?,
+                )),
                 Some("notify_in") => c.notify_in.push(chan(f.next(), line)?),
                 Some("ppc") => c.ppc.push((
                     chan(f.next(), line)?,
@@ -155,6 +165,7 @@ impl PdConfig {
                 )),
                 Some("pps") => c.pps.push((chan(f.next(), line)?, num(f.next(), line)?)),
                 Some("irq") => c.irqs.push(chan(f.next(), line)?),
+                Some("child") => c.children.push(chan(f.next(), line)?),
                 Some("map") => {
                     let name = f.next().unwrap_or("").to_string();
                     let symbol = f.next().filter(|s| !s.is_empty()).map(str::to_string);
@@ -167,7 +178,14 @@ impl PdConfig {
                         write: p.contains('w'),
                         execute: p.contains('x'),
                     };
-                    c.maps.push(MapConfig { name, symbol, fd, size, vaddr, perms });
+                    c.maps.push(MapConfig {
+                        name,
+                        symbol,
+                        fd,
+                        size,
+                        vaddr,
+                        perms,
+                    });
                 }
                 _ => return Err(std::format!("unknown line {line:?}")),
             }
@@ -194,13 +212,18 @@ mod tests {
             ppc: std::vec![(7, 8, 9, 10)],
             pps: std::vec![(11, 12)],
             irqs: std::vec![33],
+            children: std::vec![2, 7],
             maps: std::vec![MapConfig {
                 name: "rx".into(),
                 symbol: Some("rx_vaddr".into()),
                 fd: 13,
                 size: 0x1000,
                 vaddr: 0x2000_0000,
-                perms: Perms { read: true, write: false, execute: false },
+                perms: Perms {
+                    read: true,
+                    write: false,
+                    execute: false
+                },
             }],
         };
         assert_eq!(PdConfig::decode(&c.encode()).unwrap(), c);

@@ -25,14 +25,14 @@ use core::cell::RefCell;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::io::Write as _;
-use std::string::String;
+use std::string::{String, ToString};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::handler::Event;
 use crate::{
-    Channel, ChannelSet, Handler, IrqAckError, MemoryRegion, MemoryRegionError, MessageInfo,
+    Channel, ChannelSet, Child, Handler, IrqAckError, MemoryRegion, MemoryRegionError, MessageInfo,
     MSG_MAX_LENGTH,
 };
 use config::PdConfig;
@@ -54,7 +54,20 @@ pub struct Ctl {
     notify: AtomicU64,
     /// Pending protected calls, by the owner's channel id.
     calls: AtomicU64,
+    /// Child PDs that faulted (crashed), by child id; set by the runner.
+    pub(crate) faults: AtomicU64,
+    /// Child PDs whose fault the owner answered (restart them), by child id;
+    /// read by the runner.
+    pub(crate) fault_replies: AtomicU64,
+    /// Child PDs whose fault the owner has handled (answered or not), by
+    /// child id; read by the runner.
+    pub(crate) fault_handled: AtomicU64,
+    /// Per child id: the fault label (host: signal number, or 0x100 + exit
+    /// status).
+    pub(crate) fault_labels: [AtomicU64; 64],
 }
+
+const _: () = assert!(core::mem::size_of::<Ctl>() <= config::PAGE);
 
 /// A call slot, at the start of its shared page.
 #[repr(C)]
@@ -87,13 +100,16 @@ struct State {
     pps: [Option<&'static Slot>; 62],
     call_in_mask: u64,
     irq_mask: u64,
+    child_mask: u64,
     maps: Vec<Mapped>,
     spin: Duration,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
-/// The channel whose call is being served, or `usize::MAX`.
+/// The channel whose call is being served (or `FAULT | child id` for a
+/// fault), or `usize::MAX`.
 static SERVING: AtomicUsize = AtomicUsize::new(usize::MAX);
+const FAULT: usize = 1 << 16;
 
 std::thread_local! {
     static MRS: RefCell<[u64; MSG_MAX_LENGTH]> = const { RefCell::new([0; MSG_MAX_LENGTH]) };
@@ -120,7 +136,7 @@ fn map_page(fd: i32, cache: &mut Vec<(i32, usize)>) -> Result<usize, String> {
     Ok(p.as_ptr() as usize)
 }
 
-fn ctl_at(addr: usize) -> &'static Ctl {
+pub(crate) fn ctl_at(addr: usize) -> &'static Ctl {
     // SAFETY: `addr` is a page-aligned shared mapping of a full page that is
     // never unmapped; `Ctl` is all atomics (valid for any bit pattern and for
     // concurrent access by other processes).
@@ -146,9 +162,13 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         pps: [None; 62],
         call_in_mask: 0,
         irq_mask: 0,
+        child_mask: 0,
         maps: Vec::new(),
         spin: Duration::from_micros(
-            std::env::var("VETTED_SPIN_US").ok().and_then(|s| s.parse().ok()).unwrap_or(20),
+            std::env::var("VETTED_SPIN_US")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(20),
         ),
     };
     for (id, fd, peer) in c.notify {
@@ -160,6 +180,9 @@ fn init_state(c: PdConfig) -> Result<State, String> {
     for id in c.irqs {
         st.irq_mask |= 1 << id;
         st.notify_in_mask |= 1 << id;
+    }
+    for id in c.children {
+        st.child_mask |= 1 << id;
     }
     for (id, slot, peer_ctl, peer) in c.ppc {
         let slot = slot_at(map_page(slot, &mut cache)?);
@@ -186,20 +209,25 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         // never unmapped; other PDs access it concurrently, which
         // `MemoryRegion` allows only through copies and atomics.
         let region = unsafe { MemoryRegion::from_raw_parts(p, size, m.perms) };
-        st.maps.push(Mapped { name: m.name, symbol: m.symbol, region });
+        st.maps.push(Mapped {
+            name: m.name,
+            symbol: m.symbol,
+            region,
+        });
+        // A region may be mapped twice: close its fd only after the loop.
         if !cache.iter().any(|(f, _)| *f == m.fd) {
-            sys::close(m.fd);
+            cache.push((m.fd, 0));
         }
     }
+    // Mappings stay valid without their descriptors; close them so nothing
+    // this PD starts inherits them.
     for (fd, _) in cache {
         sys::close(fd);
     }
     Ok(st)
 }
 
-use std::string::ToString;
-
-fn wake(ctl: &Ctl) {
+pub(crate) fn wake(ctl: &Ctl) {
     if ctl.state.load(SeqCst) == SLEEPING && ctl.state.swap(RUNNING, SeqCst) == SLEEPING {
         sys::futex_wake(&ctl.state, 1);
     }
@@ -227,7 +255,9 @@ pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
 
 fn load_msg(slot: &Slot) -> MessageInfo {
     // Clamped: the peer may have written anything.
-    let count = usize::try_from(slot.count.load(Acquire)).unwrap_or(MSG_MAX_LENGTH).min(MSG_MAX_LENGTH);
+    let count = usize::try_from(slot.count.load(Acquire))
+        .unwrap_or(MSG_MAX_LENGTH)
+        .min(MSG_MAX_LENGTH);
     MRS.with(|m| {
         let mut m = m.borrow_mut();
         for (dst, src) in m.iter_mut().zip(&slot.mrs).take(count) {
@@ -276,7 +306,10 @@ fn wait_until(
     }
     let max_ns = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     let mut budget = SPIN_BUDGET_NS.load(Relaxed).min(max_ns);
-    if budget == 0 && max_ns > 0 && SPIN_SKIPPED.fetch_add(1, Relaxed) % PROBE_EVERY == PROBE_EVERY - 1 {
+    if budget == 0
+        && max_ns > 0
+        && SPIN_SKIPPED.fetch_add(1, Relaxed) % PROBE_EVERY == PROBE_EVERY - 1
+    {
         budget = PROBE_SPIN_NS.min(max_ns);
     }
     if budget > 0 {
@@ -341,6 +374,14 @@ fn poll(st: &State) -> Option<Event> {
     if n != 0 {
         return Some(Event::Notified(ChannelSet::from_bits(n)));
     }
+    let faults = st.ctl.faults.load(SeqCst) & st.child_mask;
+    if faults != 0 {
+        let id = faults.trailing_zeros() as usize;
+        st.ctl.faults.fetch_and(!(1 << id), SeqCst);
+        SERVING.store(FAULT | id, SeqCst);
+        let label = st.ctl.fault_labels[id].load(SeqCst);
+        return Some(Event::Fault(Child::new(id), MessageInfo::new(label, 0)));
+    }
     loop {
         let calls = st.ctl.calls.load(SeqCst);
         let valid = calls & st.call_in_mask;
@@ -363,11 +404,18 @@ fn poll(st: &State) -> Option<Event> {
 }
 
 fn pending(st: &State) -> bool {
-    st.ctl.notify.load(SeqCst) & st.notify_in_mask != 0 || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
+    st.ctl.notify.load(SeqCst) & st.notify_in_mask != 0
+        || st.ctl.faults.load(SeqCst) & st.child_mask != 0
+        || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
 }
 
 pub(crate) fn recv() -> Event {
     let st = state();
+    let id = SERVING.swap(usize::MAX, SeqCst);
+    if id != usize::MAX && id & FAULT != 0 {
+        // A child's fault handled without an answer: it stays stopped.
+        st.ctl.fault_handled.fetch_or(1 << (id & !FAULT), SeqCst);
+    }
     loop {
         if let Some(ev) = poll(st) {
             return ev;
@@ -391,7 +439,11 @@ pub(crate) fn recv() -> Event {
 pub(crate) fn reply_recv(msg: MessageInfo) -> Event {
     let st = state();
     let id = SERVING.swap(usize::MAX, SeqCst);
-    if let Some(slot) = st.pps.get(id).copied().flatten() {
+    if id != usize::MAX && id & FAULT != 0 {
+        // Answering a child's fault: ask the runner to restart it.
+        st.ctl.fault_replies.fetch_or(1 << (id & !FAULT), SeqCst);
+        st.ctl.fault_handled.fetch_or(1 << (id & !FAULT), SeqCst);
+    } else if let Some(slot) = st.pps.get(id).copied().flatten() {
         store_msg(slot, msg);
         slot.state.store(REPLY, SeqCst);
         if slot.waiter.load(SeqCst) != 0 {
@@ -442,7 +494,10 @@ pub(crate) fn stop() -> ! {
 pub fn run_main<H: Handler>(init: impl FnOnce() -> H) -> ! {
     let cfg = match std::env::var(config::ENV_VAR) {
         Ok(text) => PdConfig::decode(&text),
-        Err(_) => Err("this program is a protection domain; start it with `vetted run SYSTEM.system`".to_string()),
+        Err(_) => Err(
+            "this program is a protection domain; start it with `vetted run SYSTEM.system`"
+                .to_string(),
+        ),
     };
     let st = match cfg.and_then(init_state) {
         Ok(st) => st,
