@@ -481,8 +481,9 @@ fn compiled_policy_and_verified_signatures_are_reused() {
     assert_eq!(s.compiles, 1, "one compilation");
     assert_eq!(s.queries, 50);
     assert_eq!(s.verifications, 1, "the signature was verified once");
-    // A bad signature is not cached as good: it is checked each time, and
-    // never allows.
+    assert_eq!(s.cache_hits, 49);
+    // A forged credential's set is compiled once too: its status stays
+    // "bad signature" and it never allows.
     for _ in 0..3 {
         let d = t
             .decide(
@@ -493,8 +494,9 @@ fn compiled_policy_and_verified_signatures_are_reused() {
             )
             .unwrap();
         assert!(!d.allowed);
+        assert!(all_reasons(&d).contains("signature verification failure"));
     }
-    assert_eq!(t.stats().verifications, 4);
+    assert_eq!(t.stats().verifications, 2);
     // Credentials do not stay in the session after their query.
     let d = t
         .decide(CLIENT_KEY, &connect("client"), &[], &mut src)
@@ -648,6 +650,41 @@ fn hostile_input_is_bounded_with_typed_errors() {
         .unwrap()
         .allowed
     );
+}
+
+#[test]
+fn the_credential_set_cache_is_bounded_and_evicts_the_least_recently_used() {
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let good = creds(&[CLIENT_CRED]);
+    let ask = |t: &mut Trust, src: &mut Source, extra: Option<String>| {
+        let mut c = good.clone();
+        c.extend(extra);
+        t.decide(CLIENT_KEY, &connect("client"), &c, src)
+            .unwrap()
+            .allowed
+    };
+    assert!(ask(&mut t, &mut src, None));
+    // MAX_CACHED_SETS - 1 other sets, while the client's stays in use.
+    for i in 0..MAX_CACHED_SETS - 1 {
+        let junk = format!("Authorizer: \"x{i}\"\nLicensees: \"y\"\n");
+        assert!(ask(&mut t, &mut src, Some(junk)));
+        assert!(ask(&mut t, &mut src, None));
+    }
+    // Each new set verified the client's signature again (a fresh fork).
+    let v = t.stats().verifications;
+    assert_eq!(v, MAX_CACHED_SETS as u64);
+    // One more set evicts the least recently used one (junk 0), not the
+    // client's set.
+    assert!(ask(&mut t, &mut src, Some("Authorizer: \"z\"\n".into())));
+    assert!(ask(&mut t, &mut src, None));
+    assert_eq!(t.stats().verifications, v + 1, "the client's set was kept");
+    assert!(ask(
+        &mut t,
+        &mut src,
+        Some("Authorizer: \"x0\"\nLicensees: \"y\"\n".into())
+    ));
+    assert_eq!(t.stats().verifications, v + 2, "junk 0 was evicted");
 }
 
 #[test]
