@@ -689,8 +689,9 @@ fn the_credential_set_cache_is_bounded_and_evicts_the_least_recently_used() {
 
 #[test]
 fn many_distinct_credentials_do_not_exhaust_the_session() {
-    // Each query interns new principals; the working session is re-forked
-    // before the engine's limits are hit, and decisions stay right.
+    // Each query brings 40 new principals (12 000 in all, more than a
+    // session may intern): every credential set has its own bounded
+    // session, so the engine's limits are never hit and decisions stay right.
     let mut t = Trust::new();
     let mut src = Source::node_a();
     for i in 0..300u32 {
