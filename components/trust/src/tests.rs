@@ -712,3 +712,59 @@ fn many_distinct_credentials_do_not_exhaust_the_session() {
         assert!(d.allowed, "query {i}: {d:?}");
     }
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Mutations of the client's genuine credential: one byte changed,
+    /// a span deleted, or text spliced in.
+    fn mutated() -> impl Strategy<Value = String> {
+        let n = CLIENT_CRED.len();
+        prop_oneof![
+            (0..n, any::<u8>()).prop_map(|(i, b)| {
+                let mut v = CLIENT_CRED.as_bytes().to_vec();
+                v[i] = b;
+                String::from_utf8_lossy(&v).into_owned()
+            }),
+            (0..n, 0..64usize).prop_map(|(i, len)| {
+                let mut v = CLIENT_CRED.as_bytes().to_vec();
+                let end = (i + len).min(v.len());
+                v.drain(i..end);
+                String::from_utf8_lossy(&v).into_owned()
+            }),
+            (0..n, "[ -~\n]{0,40}").prop_map(|(i, s)| {
+                let mut t = String::from(CLIENT_CRED);
+                let i = (0..=i).rev().find(|&k| t.is_char_boundary(k)).unwrap_or(0);
+                t.insert_str(i, &s);
+                t
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever the intruder sends, it is never allowed and nothing
+        /// panics; a changed credential allows the client only if the
+        /// change left the signed text intact (e.g. trailing whitespace).
+        #[test]
+        fn tampered_credentials_never_allow_the_intruder(cred in mutated(), junk in "[ -~\n]{0,200}") {
+            let mut t = Trust::new();
+            let mut src = Source::node_a();
+            let r = t.decide(INTRUDER_KEY, &connect("intruder"), &[cred.clone(), junk], &mut src);
+            prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "{r:?}");
+            let r = t.decide(CLIENT_KEY, &connect("intruder"), &[cred.clone()], &mut src);
+            prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "wrong PD allowed: {r:?}");
+            if let Ok(d) = t.decide(CLIENT_KEY, &connect("client"), &[cred.clone()], &mut src) {
+                if d.allowed {
+                    // Allowed only if the signed part is unchanged.
+                    let signed = |s: &str| {
+                        s.split("Signature:").next().map(|h| h.split_whitespace().collect::<Vec<_>>().join(" "))
+                    };
+                    prop_assert_eq!(signed(&cred), signed(CLIENT_CRED));
+                }
+            }
+        }
+    }
+}
