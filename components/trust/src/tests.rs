@@ -754,9 +754,9 @@ mod props {
             let mut src = Source::node_a();
             let r = t.decide(INTRUDER_KEY, &connect("intruder"), &[cred.clone(), junk], &mut src);
             prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "{r:?}");
-            let r = t.decide(CLIENT_KEY, &connect("intruder"), &[cred.clone()], &mut src);
+            let r = t.decide(CLIENT_KEY, &connect("intruder"), core::slice::from_ref(&cred), &mut src);
             prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "wrong PD allowed: {r:?}");
-            if let Ok(d) = t.decide(CLIENT_KEY, &connect("client"), &[cred.clone()], &mut src) {
+            if let Ok(d) = t.decide(CLIENT_KEY, &connect("client"), core::slice::from_ref(&cred), &mut src) {
                 if d.allowed {
                     // Allowed only if the signed part is unchanged.
                     let signed = |s: &str| {
