@@ -548,6 +548,26 @@ fn stale_policy_is_fetched_again_and_recompiled_only_on_a_new_version() {
 }
 
 #[test]
+fn a_reused_version_number_with_another_text_is_recompiled() {
+    // A restarted repository starts again from its bundle's version, so a
+    // version number alone does not identify a policy.
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let q = |t: &mut Trust, src: &mut Source| {
+        t.decide(CLIENT_KEY, &connect("client"), &creds(&[CLIENT_CRED]), src)
+            .unwrap()
+            .allowed
+    };
+    assert!(q(&mut t, &mut src));
+    let mut p = src.policy.clone().unwrap();
+    p.assertions = vec!["Authorizer: \"POLICY\"\nLicensees: \"nobody\"\n".into()];
+    src.policy = Some(p);
+    t.mark_stale();
+    assert!(!q(&mut t, &mut src), "same version 1, different text");
+    assert_eq!(t.stats().compiles, 2);
+}
+
+#[test]
 fn installed_app_assertions_delegate_only_what_the_app_holds() {
     // The policy repository adds an application's own assertion (authorizer:
     // the app's key) to the policy. It can pass on the app's rights, and no
