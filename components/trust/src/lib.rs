@@ -315,7 +315,8 @@ impl Trust {
             q.set(name, &value)
                 .map_err(|e| keynote_error("action attribute", &e))?;
         }
-        q.add_authorizer(requester.trim())
+        let key = requester_key(requester).map_err(|e| keynote_error("requester key", &e))?;
+        q.add_authorizer(&key)
             .map_err(|e| keynote_error("requester key", &e))?;
 
         c.clock += 1;
@@ -389,6 +390,17 @@ impl Trust {
             }
         };
         Ok(decision)
+    }
+}
+
+/// The requester's key text: as written (`ed25519-hex:...`), or in the
+/// quoted and wrapped form of a `kn keygen` public key file.
+pub fn requester_key(text: &str) -> Result<String, keynote::Error> {
+    let t = text.trim();
+    if t.starts_with('"') {
+        keynote::text::parse_key_file(t)
+    } else {
+        Ok(String::from(t))
     }
 }
 

@@ -201,6 +201,23 @@ fn client_outside_its_licence_is_denied_with_conditions_not_satisfied() {
 }
 
 #[test]
+fn requester_key_may_be_a_kn_key_file() {
+    let file = include_str!("../../../policies/demo/keys/client.pub");
+    assert!(file.trim_start().starts_with('"') && file.contains('\\'));
+    assert_eq!(requester_key(file).unwrap(), CLIENT_KEY.trim());
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let d = t
+        .decide(file, &connect("client"), &creds(&[CLIENT_CRED]), &mut src)
+        .unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert!(matches!(
+        t.decide("\"unterminated", &connect("client"), &[], &mut src),
+        Err(Error::BadCredential(_))
+    ));
+}
+
+#[test]
 fn udp_sendto_to_the_echo_port_is_licensed_too() {
     let mut t = Trust::new();
     let mut src = Source::node_a();
