@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-packages) ;;
+packages) echo python3 ;;
 tools) ;;
 test)
     cargo build --locked -q -p trust-pd -p policyrepo-pd -p netserver-pd -p vetted -p vetted-policy
@@ -34,6 +34,33 @@ test)
         fi
     done
     echo "netpd: real vetting through the netserver PD: ok"
+    # Both nodes over a UDP link on loopback: node B's echo (bind and
+    # accept vetted by its own trust PD) and node A's client over ESP.
+    ln -s "$PWD/target/debug/netserver-testpd" "$images/demo-echo"
+    read -r pa pb < <(python3 -c 'import socket
+s=[socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+    logb=$(mktemp)
+    VETTED_NODE=node-b VETTED_REAL=2 VETTED_NIC=udp:$pb:$pa timeout 60 target/debug/vetted run \
+        system/node-b.system --image-dir "$images" --search-path target/demo --timeout 12 >"$logb" 2>&1 &
+    sleep 2
+    out=$(VETTED_NODE=node-a VETTED_REAL=2 VETTED_NIC=udp:$pa:$pb timeout 60 target/debug/vetted run \
+        system/node-a.system --image-dir "$images" --search-path target/demo --timeout 8 2>&1)
+    wait
+    echo "$out"
+    cat "$logb"
+    for want in "real client connected: Ok(Connected" \
+        'real client echo: "hello, node-b" alg=Some(' \
+        "real client remote credentials: 1 credential(s)"; do
+        if ! grep -qF "$want" <<<"$out"; then
+            echo "netpd: missing '$want'" >&2
+            exit 1
+        fi
+    done
+    grep -q "real echo accepted 192.0.2.1" "$logb" || { echo "netpd: node B did not accept" >&2; exit 1; }
+    rm -f "$logb"
+    echo "netpd: two nodes, real policies, ESP echo: ok"
     ;;
 bench)
     cargo bench --locked -p netserver --bench connect

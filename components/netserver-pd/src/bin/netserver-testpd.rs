@@ -292,6 +292,44 @@ fn real(who: &str) {
         credentials: vec![],
     });
     debug_println!("real {who} connect: {r:?}");
+    if who == "client" && std::env::var("VETTED_REAL").as_deref() == Ok("2") {
+        // Two nodes: finish the connection and echo through node B.
+        let ctx = app.ctx(remote);
+        let r = app.wait_call(&Request::Connect {
+            sock: t,
+            remote,
+            ctx,
+            credentials: vec![],
+        });
+        debug_println!("real client connected: {r:?}");
+        let r = app.call(&Request::Send {
+            sock: t,
+            data: b"hello, node-b".to_vec(),
+        });
+        debug_println!("real client send: {r:?}");
+        match app.wait_call(&Request::Recv {
+            sock: t,
+            max_len: 100,
+        }) {
+            Ok(Response::Data {
+                data, protection, ..
+            }) => debug_println!(
+                "real client echo: {:?} alg={:?} spi={:?} peer={:?}",
+                String::from_utf8_lossy(&data),
+                protection.algorithm,
+                protection.spi,
+                protection.peer_key
+            ),
+            other => debug_println!("real client recv: {other:?}"),
+        }
+        debug_println!(
+            "real client remote credentials: {}",
+            match app.call(&Request::GetRemoteCredentials { sock: t }) {
+                Ok(Response::Credentials(c)) => std::format!("{} credential(s)", c.len()),
+                other => std::format!("{other:?}"),
+            }
+        );
+    }
     if let Ok(Response::Refusal(Some(reason))) = app.call(&Request::LastRefusal) {
         debug_println!("real {who} refusal: {reason}");
     }
@@ -299,11 +337,57 @@ fn real(who: &str) {
     microkit::stop();
 }
 
+/// Node B's `echo` (VETTED_REAL): TCP port 7, one connection at a time.
+fn echo() {
+    let mut app = App::new();
+    let l = app.socket(Proto::Tcp);
+    let ctx = app.ctx(Endpoint::ANY);
+    let r = app.call(&Request::Bind {
+        sock: l,
+        local: Endpoint {
+            addr: None,
+            port: Some(7),
+        },
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!("real echo bind: {r:?}");
+    let r = app.call(&Request::Listen {
+        sock: l,
+        backlog: 4,
+    });
+    debug_println!("real echo listen: {r:?}");
+    loop {
+        let s = match app.wait_call(&Request::Accept { sock: l }) {
+            Ok(Response::Accepted { sock, peer }) => {
+                debug_println!("real echo accepted {peer}");
+                sock
+            }
+            _ => continue,
+        };
+        loop {
+            match app.wait_call(&Request::Recv {
+                sock: s,
+                max_len: 1000,
+            }) {
+                Ok(Response::Data { data, .. }) if !data.is_empty() => {
+                    let _ = app.call(&Request::Send { sock: s, data });
+                }
+                _ => break,
+            }
+        }
+        let _ = app.call(&Request::Close { sock: s });
+    }
+}
+
 fn init() -> Pd {
     if std::env::var("VETTED_REAL").is_ok() {
         let name = microkit::pd_name();
         if matches!(name, "client" | "intruder" | "lowball") {
             real(name);
+        }
+        if name == "echo" {
+            echo();
         }
         return Pd;
     }
