@@ -26,13 +26,13 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<Loadable> {
     if data[4] != 2 || data[5] != 1 {
         return Err(bad("not a little-endian ELF64 file"));
     }
-    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        data.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    // Bounds-checked little-endian reads; offsets come from the file, so no arithmetic on them
+    // may overflow.
+    let bytes = |o: usize, n: usize| o.checked_add(n).and_then(|end| data.get(o..end));
+    let u16_at = |o: usize| bytes(o, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| bytes(o, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let u64_at = |o: usize| {
-        data.get(o..o + 8).map(|b| {
+        bytes(o, 8).map(|b| {
             let mut a = [0u8; 8];
             a.copy_from_slice(b);
             u64::from_le_bytes(a)
@@ -53,13 +53,14 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<Loadable> {
                     .ok_or(bad("program headers overflow"))?,
             )
             .ok_or(bad("program headers overflow"))?;
+        let field = |off: usize| o.checked_add(off).ok_or(bad("program headers overflow"));
         let kind = u32_at(o).ok_or(bad("truncated program headers"))?;
         if kind != 1 {
             continue; // not PT_LOAD
         }
-        let offset = u64_at(o + 8).ok_or(bad("truncated program headers"))? as usize;
-        let paddr = u64_at(o + 24).ok_or(bad("truncated program headers"))?;
-        let filesz = u64_at(o + 32).ok_or(bad("truncated program headers"))? as usize;
+        let offset = u64_at(field(8)?).ok_or(bad("truncated program headers"))? as usize;
+        let paddr = u64_at(field(24)?).ok_or(bad("truncated program headers"))?;
+        let filesz = u64_at(field(32)?).ok_or(bad("truncated program headers"))? as usize;
         if best.is_none_or(|(p, _, _)| paddr < p) {
             best = Some((paddr, offset, filesz));
         }
@@ -124,5 +125,13 @@ pub(crate) mod tests {
         let mut huge = e.clone();
         huge[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(parse(Path::new("x"), &huge).is_err());
+        // Any single corrupted byte: an error or a result, never a panic.
+        for i in 0..e.len() {
+            for v in [0x00, 0x7f, 0x80, 0xff] {
+                let mut m = e.clone();
+                m[i] = v;
+                let _ = parse(Path::new("x"), &m);
+            }
+        }
     }
 }
