@@ -53,8 +53,8 @@ pub struct LoadAddr {
 /// Checks the loader image and works out its load address.
 ///
 /// With an SDK, every `board/<board>/<config>/elf/loader.elf` is read; the image must start
-/// with the code of one of them (Microkit writes the loader's segments first), and that ELF's
-/// lowest segment address is the load address. This catches an image built for another board.
+/// with the loaded segment of one of them, byte for byte (Microkit writes it first), and that
+/// ELF's segment address is the load address. This catches an image built for another board.
 pub fn load_addr(
     image: &[u8],
     board: &str,
@@ -97,9 +97,12 @@ pub fn load_addr(
         };
         seen += 1;
         let l = elf::parse(&elf_path, &data)?;
-        // The first bytes of the loader code; the data after them is patched by the tool.
-        let n = l.first_bytes.len().min(64);
-        if n > 0 && image.len() >= n && image[..n] == l.first_bytes[..n] {
+        // The Microkit tool copies the loader's segment unchanged to the start of the image
+        // (then appends its header and the regions), so the whole segment must match: a prefix
+        // is not enough, loaders of different boards begin with the same position-independent
+        // start-up code.
+        let n = l.first_bytes.len();
+        if n > 0 && image.len() >= n && image[..n] == l.first_bytes[..] {
             if l.entry != l.lowest_paddr {
                 return Err(Error::LoaderMismatch(format!(
                     "{}: entry {:#x} is not the start of the image {:#x}; give --load-addr",
@@ -108,13 +111,24 @@ pub fn load_addr(
                     l.lowest_paddr
                 )));
             }
+            let config = c
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // The loader is the same for every Pi 4 RAM size; the kernel is not (seL4 knows the
+            // RAM statically). Microkit embeds the kernel's segment unchanged: look for it.
+            if let Some(found) = kernel_board(image, sdk, &config, board)? {
+                if found != board {
+                    return Err(Error::LoaderMismatch(format!(
+                        "the image holds the seL4 kernel of {found} ({config}), not of {board}: \
+                         build the system with --board {board}, or use --board {found}"
+                    )));
+                }
+            }
             return Ok(LoadAddr {
                 addr: l.lowest_paddr,
                 source: AddrSource::Sdk {
-                    config: c
-                        .file_name()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
+                    config,
                     elf: elf_path,
                 },
             });
@@ -132,6 +146,46 @@ pub fn load_addr(
          give --load-addr to skip this check",
         dir.display()
     )))
+}
+
+/// Which Pi 4 board's seL4 kernel (of `config`) the image embeds, starting with `board`.
+/// `None` when the SDK has no kernel ELF to compare with.
+fn kernel_board(image: &[u8], sdk: &Path, config: &str, board: &str) -> Result<Option<String>> {
+    let mut order: Vec<&str> = vec![board];
+    order.extend(BOARDS.iter().map(|(b, _)| *b).filter(|b| *b != board));
+    let mut compared = false;
+    for b in order {
+        let path = sdk.join("board").join(b).join(config).join("elf/sel4.elf");
+        let Ok(data) = std::fs::read(&path) else {
+            continue;
+        };
+        compared = true;
+        let k = elf::parse(&path, &data)?;
+        if contains(image, &k.first_bytes) {
+            return Ok(Some(b.to_string()));
+        }
+    }
+    if compared {
+        Err(Error::LoaderMismatch(format!(
+            "the image starts with the SDK's {board} {config} loader but holds none of the SDK's \
+             Pi 4 {config} seL4 kernels (built with another SDK?); give --load-addr to skip \
+             this check"
+        )))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Whether `needle` occurs in `hay` (search on a 32-byte prefix, then compare).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let p = &needle[..needle.len().min(32)];
+    hay.windows(p.len())
+        .enumerate()
+        .filter(|(_, w)| *w == p)
+        .any(|(i, _)| hay.get(i..i + needle.len()) == Some(needle))
 }
 
 /// Parses `0x10000000` or a decimal number.
@@ -164,15 +218,66 @@ mod tests {
         sdk
     }
 
+    fn add_kernel(sdk: &Path, board: &str, config: &str, code: &[u8]) {
+        let d = sdk.join("board").join(board).join(config).join("elf");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("sel4.elf"), tiny_elf(0x1000, code)).unwrap();
+    }
+
     #[test]
     fn address_from_the_matching_sdk_loader() {
         let code = [7u8; 80];
         let sdk = fake_sdk("rpi4b_2gb", &code);
         let mut image = code.to_vec();
-        image.extend_from_slice(b"patched data");
+        image.push(b"release".len() as u8);
+        image.extend_from_slice(b"header and regions");
         let a = load_addr(&image, "rpi4b_2gb", Some(sdk.path()), None).unwrap();
         assert_eq!(a.addr, 0x1000_0000);
-        assert!(matches!(a.source, AddrSource::Sdk { .. }));
+        match a.source {
+            AddrSource::Sdk { config, .. } => assert_eq!(config, "release"),
+            other => panic!("{other:?}"),
+        }
+        // The same start-up code but another loader after it (another board): refused.
+        let mut other = code.to_vec();
+        other.push(99);
+        other.extend_from_slice(b"header and regions");
+        assert!(load_addr(&other, "rpi4b_2gb", Some(sdk.path()), None).is_err());
+    }
+
+    #[test]
+    fn kernel_of_another_ram_size_is_refused() {
+        let code = [7u8; 80];
+        let sdk = fake_sdk("rpi4b_2gb", &code);
+        add_kernel(
+            sdk.path(),
+            "rpi4b_2gb",
+            "debug",
+            b"kernel for two gigabytes",
+        );
+        add_kernel(
+            sdk.path(),
+            "rpi4b_8gb",
+            "debug",
+            b"kernel for eight gigabytes",
+        );
+        let mut image = code.to_vec();
+        image.push(b"debug".len() as u8);
+        image.extend_from_slice(b"header..kernel for eight gigabytes..regions");
+        let e = load_addr(&image, "rpi4b_2gb", Some(sdk.path()), None).unwrap_err();
+        assert!(e.to_string().contains("of rpi4b_8gb"), "{e}");
+        let mut image = code.to_vec();
+        image.push(b"debug".len() as u8);
+        image.extend_from_slice(b"header..kernel for two gigabytes..regions");
+        assert_eq!(
+            load_addr(&image, "rpi4b_2gb", Some(sdk.path()), None)
+                .unwrap()
+                .addr,
+            0x1000_0000
+        );
+        let mut image = code.to_vec();
+        image.push(b"debug".len() as u8);
+        image.extend_from_slice(b"header..some other kernel..regions");
+        assert!(load_addr(&image, "rpi4b_2gb", Some(sdk.path()), None).is_err());
     }
 
     #[test]
