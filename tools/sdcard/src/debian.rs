@@ -6,10 +6,10 @@
 //! (each package unpacked).
 
 use crate::error::{io, Error, Result};
-use crate::host::{self, APT_CACHE, APT_GET, DPKG_DEB};
+use crate::host::{self, APT_CACHE, APT_GET, DPKG_DEB, TAR};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// The Debian archive and suite the boot files come from.
 pub const SOURCE: &str =
@@ -80,11 +80,27 @@ pub fn boot_files(cache: &Path, offline: bool, log: &mut dyn FnMut(&str)) -> Res
         want.push(kernel);
         log(&format!("downloading {}", want.join(" ")));
         apt.download(&debs, &want)?;
+        apt.prune();
     }
-    let uboot = extract(cache, &need_deb(&debs, &format!("{UBOOT_PKG}_"))?)?;
-    let firmware = extract(cache, &need_deb(&debs, &format!("{FIRMWARE_PKG}_"))?)?;
+    let uboot = extract(
+        cache,
+        &need_deb(&debs, &format!("{UBOOT_PKG}_"))?,
+        &["./usr/lib/u-boot/rpi_arm64/*"],
+    )?;
+    let firmware = extract(
+        cache,
+        &need_deb(&debs, &format!("{FIRMWARE_PKG}_"))?,
+        &[
+            "./usr/lib/raspi-firmware/*",
+            "./usr/share/doc/raspi-firmware/*",
+        ],
+    )?;
     let kernel_deb = need_deb(&debs, "linux-image-")?;
-    let kernel = extract(cache, &kernel_deb)?;
+    let kernel = extract(
+        cache,
+        &kernel_deb,
+        &[&format!("./usr/lib/linux-image-*/broadcom/{DTB_NAME}")],
+    )?;
 
     let mut files = Vec::new();
     for (name, rel) in FIRMWARE_FILES {
@@ -206,6 +222,15 @@ impl AptConfig {
         })
     }
 
+    /// Drops the package lists and apt's binary caches (~150 MB) once the .debs are here: the
+    /// next fetch (only when a .deb is missing) updates them again.
+    fn prune(&self) {
+        if let Some(root) = self.conf.parent() {
+            let _ = fs::remove_dir_all(root.join("state/lists"));
+            let _ = fs::remove_dir_all(root.join("cache"));
+        }
+    }
+
     fn download(&self, dir: &Path, packages: &[String]) -> Result<()> {
         let out = self
             .cmd(APT_GET)?
@@ -270,8 +295,10 @@ fn need_deb(dir: &Path, prefix: &str) -> Result<PathBuf> {
     })
 }
 
-/// Unpacks a .deb into `cache/x/<file stem>/` once.
-fn extract(cache: &Path, deb: &Path) -> Result<PathBuf> {
+/// Unpacks the members matching `patterns` (tar wildcards, e.g. `./usr/lib/u-boot/*`) of a .deb
+/// into `cache/x/<file stem>/`, once. Only what the image needs: the kernel package alone would
+/// be 370 MB unpacked.
+fn extract(cache: &Path, deb: &Path, patterns: &[&str]) -> Result<PathBuf> {
     let stem = deb
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -285,12 +312,40 @@ fn extract(cache: &Path, deb: &Path) -> Result<PathBuf> {
         fs::remove_dir_all(&dest).map_err(io("cannot clear", &dest))?;
     }
     fs::create_dir_all(&dest).map_err(io("cannot create", &dest))?;
-    host::run(
-        Command::new(host::find(DPKG_DEB)?)
+    let mut dpkg = Command::new(host::find(DPKG_DEB)?)
+        .arg("--fsys-tarfile")
+        .arg(deb)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io("cannot run dpkg-deb on", deb))?;
+    let Some(tarball) = dpkg.stdout.take() else {
+        return Err(Error::CommandFailed {
+            command: format!("dpkg-deb --fsys-tarfile {}", deb.display()),
+            status: "no output pipe".into(),
+            stderr: String::new(),
+        });
+    };
+    let untar = host::run(
+        Command::new(host::find(TAR)?)
             .arg("-x")
-            .arg(deb)
-            .arg(&dest),
-    )?;
+            .arg("-C")
+            .arg(&dest)
+            .arg("--wildcards")
+            .args(patterns)
+            .stdin(tarball),
+    );
+    let dpkg_out = dpkg
+        .wait_with_output()
+        .map_err(io("cannot run dpkg-deb on", deb))?;
+    if !dpkg_out.status.success() {
+        return Err(Error::CommandFailed {
+            command: format!("dpkg-deb --fsys-tarfile {}", deb.display()),
+            status: dpkg_out.status.to_string(),
+            stderr: last_lines(&String::from_utf8_lossy(&dpkg_out.stderr), 4),
+        });
+    }
+    untar?;
     fs::write(&done, b"").map_err(io("cannot write", &done))?;
     Ok(dest)
 }

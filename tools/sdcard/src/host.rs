@@ -44,8 +44,14 @@ pub const DPKG_DEB: Tool = Tool {
     package: "dpkg",
 };
 
+/// `tar`: unpacks only the needed members of a package.
+pub const TAR: Tool = Tool {
+    name: "tar",
+    package: "tar",
+};
+
 /// Every host program the tool runs (for `ci/sdcard.sh packages` and error messages).
-pub const ALL: [Tool; 6] = [MKFS_VFAT, MCOPY, MKIMAGE, APT_GET, APT_CACHE, DPKG_DEB];
+pub const ALL: [Tool; 7] = [MKFS_VFAT, MCOPY, MKIMAGE, APT_GET, APT_CACHE, DPKG_DEB, TAR];
 
 /// Finds a program in PATH, then in /usr/sbin and /sbin (mkfs.vfat lives there and ordinary
 /// users' PATH often lacks them).

@@ -26,6 +26,9 @@ pub const IMAGE_NAME: &str = "loader.img";
 /// MBR disk signature and FAT volume id ("vett").
 pub const DISK_ID: u32 = 0x7665_7474;
 
+/// 1980-01-01, the earliest time FAT can store.
+const FAT_EPOCH: u64 = 315_532_800;
+
 /// What to put in the image.
 #[derive(Debug, Clone)]
 pub struct Spec<'a> {
@@ -75,11 +78,23 @@ pub fn build(spec: &Spec<'_>, out: &Path) -> Result<Built> {
         Ok(p)
     };
 
+    // Reproducible images: file and label times from SOURCE_DATE_EPOCH (mkimage, mtools); when unset, the loader image's modification time.
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v,
+        _ => fs::metadata(spec.loader)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs().max(FAT_EPOCH).to_string())
+            .unwrap_or_else(|| FAT_EPOCH.to_string()),
+    };
+
     let config = put("config.txt", CONFIG_TXT)?;
     let cmd = put("boot.cmd", &boot_script(spec.load.addr, spec.board))?;
     let scr = stage.join("boot.scr");
     host::run(
         Command::new(mkimage)
+            .env("SOURCE_DATE_EPOCH", &epoch)
             .args(["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none"])
             .args(["-n", "vetted microkit boot", "-d"])
             .arg(&cmd)
@@ -140,6 +155,9 @@ pub fn build(spec: &Spec<'_>, out: &Path) -> Result<Built> {
     }
     host::run(
         Command::new(mkfs)
+            // --invariant: fixed label time (mkfs.fat ignores SOURCE_DATE_EPOCH); the
+            // volume id is still the one given with -i.
+            .arg("--invariant")
             .args(["-F", "32", "-n", LABEL, "-i", &format!("{DISK_ID:08x}")])
             .arg(format!("-h{PART_START}"))
             .arg(format!("--offset={PART_START}"))
@@ -150,6 +168,7 @@ pub fn build(spec: &Spec<'_>, out: &Path) -> Result<Built> {
     for (name, src) in &files {
         host::run(
             mtools(&mcopy)
+                .env("SOURCE_DATE_EPOCH", &epoch)
                 .args(["-i", &target, "-o"])
                 .arg(src)
                 .arg(format!("::/{name}")),

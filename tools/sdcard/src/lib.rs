@@ -70,7 +70,13 @@ pub fn build(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report> {
     let data = std::fs::read(&opts.loader).map_err(error::io("cannot read", &opts.loader))?;
     let load = loader::load_addr(&data, &opts.board, opts.sdk.as_deref(), opts.load_addr)?;
     // Check the host tools before a long download.
-    for t in [host::MKFS_VFAT, host::MCOPY, host::MKIMAGE, host::DPKG_DEB] {
+    for t in [
+        host::MKFS_VFAT,
+        host::MCOPY,
+        host::MKIMAGE,
+        host::DPKG_DEB,
+        host::TAR,
+    ] {
         host::find(t)?;
     }
     let boot = debian::boot_files(&opts.cache, opts.offline, log)?;

@@ -94,6 +94,26 @@ fn image_layout() {
     )
     .unwrap();
 
+    // Reproducible: the same inputs give the same bytes, even seconds later (FAT stores times
+    // in 2-second steps; the label, file and boot.scr times come from the loader's mtime).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let img2 = d.join("sd2.img");
+    image::build(
+        &Spec {
+            boot: &boot,
+            loader: &loader,
+            load: &load,
+            board: "rpi4b_4gb",
+            size_mib: None,
+        },
+        &img2,
+    )
+    .unwrap();
+    assert!(
+        std::fs::read(&img2).unwrap() == std::fs::read(&img).unwrap(),
+        "not reproducible"
+    );
+
     // Size: 64 MiB (a power of two, what QEMU's SD model needs), nothing left behind.
     let raw = std::fs::read(&img).unwrap();
     assert_eq!(raw.len() as u64, 64 << 20);
