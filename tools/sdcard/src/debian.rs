@@ -62,11 +62,14 @@ pub fn boot_files(cache: &Path, offline: bool, log: &mut dyn FnMut(&str)) -> Res
     fs::create_dir_all(&debs).map_err(io("cannot create", &debs))?;
     let mut want = vec![UBOOT_PKG.to_string(), FIRMWARE_PKG.to_string()];
     let have_kernel = find_deb(&debs, "linux-image-")?;
-    let missing: Vec<&str> = [UBOOT_PKG, FIRMWARE_PKG]
+    let mut missing: Vec<&str> = [UBOOT_PKG, FIRMWARE_PKG]
         .into_iter()
         .filter(|p| matches!(find_deb(&debs, &format!("{p}_")), Ok(None)))
         .collect();
-    if !missing.is_empty() || have_kernel.is_none() {
+    if have_kernel.is_none() {
+        missing.push("linux-image-*-arm64");
+    }
+    if !missing.is_empty() {
         if offline {
             return Err(Error::Fetch {
                 package: missing.join(" "),
