@@ -287,8 +287,29 @@ fn find_deb(dir: &Path, prefix: &str) -> Result<Option<PathBuf>> {
             found.push(e.path());
         }
     }
-    found.sort();
+    // Natural order, so that linux-image-6.1.0-10 sorts after linux-image-6.1.0-9.
+    found.sort_by_cached_key(|p| natural_key(&p.to_string_lossy()));
     Ok(found.pop())
+}
+
+/// A sort key comparing runs of digits as numbers.
+fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
+    let mut key = Vec::new();
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        let digits = c.is_ascii_digit();
+        let end = rest
+            .find(|ch: char| ch.is_ascii_digit() != digits)
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(end);
+        key.push(if digits {
+            (1, run.parse().unwrap_or(u64::MAX), String::new())
+        } else {
+            (0, 0, run.to_string())
+        });
+        rest = tail;
+    }
+    key
 }
 
 fn need_deb(dir: &Path, prefix: &str) -> Result<PathBuf> {
@@ -406,6 +427,35 @@ fn deb_version(deb: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_debs_are_found_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "linux-image-6.1.0-9-arm64_6.1.27-1_arm64.deb",
+            "linux-image-6.1.0-49-arm64_6.1.170-1_arm64.deb",
+            "linux-image-6.1.0-50-arm64_6.1.176-1_arm64.deb",
+            "linux-image-6.1.0-50-arm64-dbg_6.1.176-1_arm64.deb",
+            "u-boot-rpi_2023.01+dfsg-2+deb12u3_arm64.deb",
+            "u-boot-rpi_2023.01.partial",
+        ] {
+            std::fs::write(d.path().join(f), b"").unwrap();
+        }
+        let name = |p: Option<PathBuf>| p.unwrap().file_name().unwrap().to_owned();
+        assert_eq!(
+            name(find_deb(d.path(), "linux-image-").unwrap()),
+            "linux-image-6.1.0-50-arm64_6.1.176-1_arm64.deb"
+        );
+        assert_eq!(
+            name(find_deb(d.path(), "u-boot-rpi_").unwrap()),
+            "u-boot-rpi_2023.01+dfsg-2+deb12u3_arm64.deb"
+        );
+        assert!(find_deb(d.path(), "raspi-firmware_").unwrap().is_none());
+        assert!(matches!(
+            need_deb(d.path(), "raspi-firmware_"),
+            Err(Error::Fetch { .. })
+        ));
+    }
 
     #[test]
     fn kernel_dependency_is_found() {

@@ -138,6 +138,11 @@ fn image_layout() {
     assert_eq!(&bs[82..90], b"FAT32   ");
     assert_eq!(u32::from_le_bytes(bs[28..32].try_into().unwrap()), 2048);
     assert_eq!(&bs[510..512], &[0x55, 0xaa]);
+    // The file system fills the partition exactly (BPB total sectors = partition sectors).
+    assert_eq!(
+        u32::from_le_bytes(bs[32..36].try_into().unwrap()),
+        (64 << 11) - 2048
+    );
 
     // The partition is a clean FAT file system.
     let part = d.join("part.img");
