@@ -61,8 +61,19 @@ pub fn boot_script(addr: u64, board: &str) -> String {
         .replace("@BOARD@", board)
 }
 
-/// Builds the image at `out` (written to `out.tmp`, then renamed).
+/// Builds the image at `out` (written to `out.tmp`, then renamed; on failure neither the
+/// temporary image nor the staging directory `out.parts` is left behind, and an existing
+/// `out` is untouched).
 pub fn build(spec: &Spec<'_>, out: &Path) -> Result<Built> {
+    let result = build_inner(spec, out);
+    if result.is_err() {
+        let _ = fs::remove_file(with_suffix(out, ".tmp"));
+        let _ = fs::remove_dir_all(with_suffix(out, ".parts"));
+    }
+    result
+}
+
+fn build_inner(spec: &Spec<'_>, out: &Path) -> Result<Built> {
     let mkfs = host::find(MKFS_VFAT)?;
     let mcopy = host::find(MCOPY)?;
     let mkimage = host::find(MKIMAGE)?;

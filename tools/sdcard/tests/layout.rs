@@ -239,6 +239,8 @@ fn too_small_a_size_is_refused() {
         addr: 0x1000_0000,
         source: AddrSource::Given,
     };
+    let out = dir.path().join("x.img");
+    std::fs::write(&out, b"previous image").unwrap();
     let e = image::build(
         &Spec {
             boot: &boot,
@@ -247,8 +249,12 @@ fn too_small_a_size_is_refused() {
             board: "rpi4b_1gb",
             size_mib: Some(16),
         },
-        &dir.path().join("x.img"),
+        &out,
     )
     .unwrap_err();
     assert!(e.to_string().contains("too small"), "{e}");
+    // Nothing half-made is left, the previous image is untouched.
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous image");
+    assert!(!dir.path().join("x.img.parts").exists());
+    assert!(!dir.path().join("x.img.tmp").exists());
 }
