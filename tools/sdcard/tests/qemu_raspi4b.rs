@@ -10,7 +10,8 @@
 //! cross compiler (for hello), or when the Debian packages cannot be fetched.
 //! `VETTED_SDCARD_REQUIRE=1` turns skips into failures. `VETTED_SDCARD_LOADER=loader.img` boots
 //! a given rpi4b_2gb debug image instead of hello (the markers are then only U-Boot's and the
-//! monitor's). `VETTED_SDCARD_CACHE` sets the package cache (default: ~/.cache/vetted-sdcard).
+//! monitor's, plus `VETTED_SDCARD_EXPECT`, lines separated by `|`). `VETTED_SDCARD_CACHE` sets
+//! the package cache (default: ~/.cache/vetted-sdcard).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -180,13 +181,23 @@ fn boots_microkit_from_our_sd_card_in_qemu_raspi4b() {
         "MON|INFO: Microkit Monitor started!",
     ];
     markers.extend(expect_pd);
+    let extra = std::env::var("VETTED_SDCARD_EXPECT").unwrap_or_default();
+    markers.extend(extra.split('|').filter(|m| !m.is_empty()));
+    // Lines that end the test at once: our script's failure, the monitor's faults.
+    let fatal = [
+        "vetted: could not read",
+        "MON|ERROR",
+        "Wrong image format",
+        "Bad Linux ARM64 Image magic",
+    ];
     let mut console = String::new();
     let mut exited = None;
     while start.elapsed() < BOOT_TIMEOUT {
         std::thread::sleep(Duration::from_millis(250));
         console = std::fs::read_to_string(&s0).unwrap_or_default()
             + &std::fs::read_to_string(&s1).unwrap_or_default();
-        if markers.iter().all(|m| console.contains(m)) {
+        if markers.iter().all(|m| console.contains(m)) || fatal.iter().any(|f| console.contains(f))
+        {
             break;
         }
         if let Ok(Some(st)) = child.try_wait() {
@@ -197,6 +208,11 @@ fn boots_microkit_from_our_sd_card_in_qemu_raspi4b() {
     let elapsed = start.elapsed();
     let _ = child.kill();
     let out = child.wait_with_output().expect("wait for qemu");
+    let fatal_seen: Vec<&&str> = fatal.iter().filter(|f| console.contains(*f)).collect();
+    assert!(
+        fatal_seen.is_empty(),
+        "fatal lines {fatal_seen:?} on the console:\n{console}"
+    );
     let missing: Vec<&&str> = markers.iter().filter(|m| !console.contains(*m)).collect();
     assert!(
         missing.is_empty(),
