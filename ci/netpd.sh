@@ -19,7 +19,7 @@ test)
     trap 'rm -rf "$images"' EXIT
     for b in policyrepo trust netserver; do ln -s "$PWD/target/debug/$b" "$images/$b"; done
     ln -s "$PWD/target/debug/netserver-testpd" "$images/demo-client"
-    out=$(VETTED_NODE=node-a VETTED_REAL=1 VETTED_NIC=none timeout 60 target/debug/vetted run \
+    out=$(VETTED_REAL=1 VETTED_NIC=none timeout 60 target/debug/vetted run \
         system/node-a.system --image-dir "$images" --search-path target/demo --timeout 5 2>&1)
     echo "$out"
     for want in "netserver: up (3 applications, 6 SAs)" \
@@ -42,10 +42,10 @@ s=[socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
 [x.bind(("127.0.0.1", 0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
     logb=$(mktemp)
-    VETTED_NODE=node-b VETTED_REAL=2 VETTED_NIC=udp:$pb:$pa timeout 60 target/debug/vetted run \
+    VETTED_REAL=2 VETTED_NIC=udp:$pb:$pa timeout 60 target/debug/vetted run \
         system/node-b.system --image-dir "$images" --search-path target/demo --timeout 12 >"$logb" 2>&1 &
     sleep 2
-    out=$(VETTED_NODE=node-a VETTED_REAL=2 VETTED_NIC=udp:$pa:$pb timeout 60 target/debug/vetted run \
+    out=$(VETTED_REAL=2 VETTED_NIC=udp:$pa:$pb timeout 60 target/debug/vetted run \
         system/node-a.system --image-dir "$images" --search-path target/demo --timeout 8 2>&1)
     wait
     echo "$out"

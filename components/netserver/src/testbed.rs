@@ -208,6 +208,7 @@ pub fn apps_b() -> Vec<AppProfile> {
 /// IPv6/64 addresses.
 pub fn network(a: bool) -> NetworkConfig {
     NetworkConfig {
+        node: if a { "node-a" } else { "node-b" }.into(),
         mac: [2, 0, 0, 0, 0, if a { 1 } else { 2 }],
         addresses: if a {
             vec![(A, 24), (A6, 64)]
