@@ -190,8 +190,13 @@ fn esp_bench() {
             black_box(&*raw);
         };
         // Profiling aid: a fixed number of one side only, for `perf stat`.
+        // `ESP_BENCH_N` sets the count (e.g. small under callgrind).
         if let Ok(side) = std::env::var("ESP_BENCH_FIXED") {
-            for _ in 0..200_000 {
+            let n: usize = std::env::var("ESP_BENCH_N")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200_000);
+            for _ in 0..n {
                 if side == "ours" {
                     ours();
                 } else {
