@@ -445,6 +445,34 @@ fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
     hdr[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
+/// Queue an event (a free function so that it can run while an SA of the
+/// same engine is borrowed).
+fn emit_into(events: &mut VecDeque<Event>, counters: &mut Counters, e: Event) {
+    if events.len() >= EVENT_QUEUE {
+        events.pop_front();
+        counters.events_lost += 1;
+    }
+    events.push_back(e);
+}
+
+/// Lifetime check after an SA carried a packet (only SAs with limits do any
+/// work), with the SA already in hand.
+#[inline(always)]
+fn lifetime_check(
+    sa: &mut crate::sa::Sa,
+    id: SaId,
+    now: Instant,
+    events: &mut VecDeque<Event>,
+    counters: &mut Counters,
+) {
+    if sa.has_lifetimes() {
+        if let Some(e) = lifetime_event(sa, id, now) {
+            emit_into(events, counters, e);
+        }
+    }
+}
+
+#[cold]
 fn lifetime_event(sa: &mut crate::sa::Sa, id: SaId, now: Instant) -> Option<Event> {
     let spi = sa.spi();
     sa.check_lifetimes(now).map(|(state, kind)| match state {
@@ -566,23 +594,8 @@ impl Engine {
         self.events.len()
     }
 
-    /// Lifetime check after an SA carried a packet (only SAs with limits).
-    fn lifetime_check(&mut self, id: SaId, now: Instant) {
-        if let Some(sa) = self.sad.get_mut(id) {
-            if sa.has_lifetimes() {
-                if let Some(e) = lifetime_event(sa, id, now) {
-                    self.emit(e);
-                }
-            }
-        }
-    }
-
     fn emit(&mut self, e: Event) {
-        if self.events.len() >= EVENT_QUEUE {
-            self.events.pop_front();
-            self.counters.events_lost += 1;
-        }
-        self.events.push_back(e);
+        emit_into(&mut self.events, &mut self.counters, e);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -669,10 +682,9 @@ impl Engine {
             self.drop_packet(out, DropReason::Fragment, None, None, None, Some(&ip));
             return Outbound::Dropped(DropReason::Fragment);
         }
-        match self.protect(buf, start, &ip, protect.outbound, protect.service) {
+        match self.protect(buf, start, &ip, protect.outbound, protect.service, now) {
             Ok((s, l, id)) => {
                 self.counters.out_protected += 1;
-                self.lifetime_check(id, now);
                 Outbound::Protected {
                     start: s,
                     len: l,
@@ -704,6 +716,7 @@ impl Engine {
         ip: &IpInfo,
         sa: Option<SaId>,
         required: Service,
+        now: Instant,
     ) -> Result<(usize, usize, SaId), (DropReason, Option<u32>, Option<SaId>, Option<u64>)> {
         let id = sa.ok_or((DropReason::NoSa, None, None, None))?;
         let sa = self
@@ -830,6 +843,7 @@ impl Engine {
         sa.seq_out = seq;
         sa.counters.packets += 1;
         sa.counters.bytes += payload_len as u64;
+        lifetime_check(sa, id, now, &mut self.events, &mut self.counters);
         Ok((new_start, new_len, id))
     }
 
@@ -879,10 +893,9 @@ impl Engine {
             self.drop_packet(dir, r, None, None, None, Some(&ip));
             return Inbound::Dropped(r);
         }
-        match self.decapsulate(buf, start, &ip) {
+        match self.decapsulate(buf, start, &ip, now) {
             Ok((s, l, info)) => {
                 self.counters.in_decapsulated += 1;
-                self.lifetime_check(info.sa, now);
                 Inbound::Decapsulated {
                     start: s,
                     len: l,
@@ -902,6 +915,7 @@ impl Engine {
         buf: &mut [u8],
         start: usize,
         ip: &IpInfo,
+        now: Instant,
     ) -> Result<(usize, usize, InboundInfo), (DropReason, Option<u32>, Option<SaId>, Option<u64>)>
     {
         let plain_err = |r| (r, None, None, None);
@@ -1054,6 +1068,7 @@ impl Engine {
             entry.stats.packets_in += 1;
             entry.stats.last_inbound = Some(info);
         }
+        lifetime_check(sa, id, now, &mut self.events, &mut self.counters);
         Ok((new_start, new_len, info))
     }
 }
