@@ -696,7 +696,7 @@ impl Engine {
             return Outbound::Bypass;
         }
         let flow = flow_of(pkt, &ip, true);
-        let action = match self.spd.lookup_entry(flow) {
+        let action = match self.spd.lookup_entry(&flow) {
             Some((_, e)) => {
                 e.stats.packets_out += 1;
                 e.action
@@ -909,7 +909,7 @@ impl Engine {
                 return Inbound::Dropped(DropReason::Fragment);
             }
             let flow = flow_of(pkt, &ip, false);
-            let (handle, action) = match self.spd.lookup_entry(flow) {
+            let (handle, action) = match self.spd.lookup_entry(&flow) {
                 Some((h, e)) => {
                     if e.action == Action::Bypass {
                         e.stats.packets_in += 1;
@@ -1072,7 +1072,7 @@ impl Engine {
         let peer = ip.src_addr();
         let inner = &buf[new_start..new_start + new_len];
         let flow = flow_of(inner, &inner_ip, false);
-        let (handle, mut entry) = match self.spd.lookup_entry(flow) {
+        let (handle, mut entry) = match self.spd.lookup_entry(&flow) {
             Some((h, e)) => (Some(h), Some(e)),
             None => (None, None),
         };
