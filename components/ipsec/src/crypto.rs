@@ -186,6 +186,7 @@ impl Transform {
         self.algorithm
     }
 
+    #[inline]
     fn nonce(&self, iv: &[u8; IV_LEN]) -> Nonce {
         let mut n = [0u8; aead::NONCE_LEN];
         n[..SALT_LEN].copy_from_slice(&self.salt);
@@ -195,6 +196,7 @@ impl Transform {
 
     /// Raw AEAD seal with the RFC 4106/7634 nonce (`salt || iv`) and a caller
     /// chosen AAD: the building block, exposed for test vectors.
+    #[inline]
     pub fn seal_detached(
         &self,
         iv: &[u8; IV_LEN],
@@ -210,6 +212,7 @@ impl Transform {
     /// Raw AEAD open, the inverse of [`Transform::seal_detached`]; `data_and_tag`
     /// is ciphertext followed by the 16-byte tag; on success the plaintext
     /// replaces the ciphertext.
+    #[inline]
     pub fn open_detached(
         &self,
         iv: &[u8; IV_LEN],
@@ -230,6 +233,7 @@ impl Transform {
     /// bytes for the ICV. With ESN, `seq_hi` is the high half of the sequence
     /// number (authenticated, not sent). For GMAC with ESN, `esp` must be at
     /// least 4 (the 4 bytes before the ESP header are borrowed and restored).
+    #[inline]
     pub fn seal_esp(
         &self,
         buf: &mut [u8],
@@ -262,6 +266,7 @@ impl Transform {
     /// ESP packet); on success the clear payload and trailer replace the
     /// protected data. Fails with [`CryptoError::IntegrityCheckFailed`] on any
     /// forgery, leaving no plaintext behind.
+    #[inline]
     pub fn open_esp(
         &self,
         buf: &mut [u8],

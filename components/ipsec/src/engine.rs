@@ -427,7 +427,7 @@ fn ipv4_checksum(hdr: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-#[inline]
+#[inline(always)]
 fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
     // One bounds check for the 12 bytes touched (callers pass a whole IPv4
     // header, at least 20 bytes), then fixed offsets.
@@ -745,6 +745,7 @@ impl Engine {
     }
 
     #[allow(clippy::type_complexity)]
+    #[inline(always)]
     fn protect(
         &mut self,
         buf: &mut [u8],
@@ -946,6 +947,7 @@ impl Engine {
     }
 
     #[allow(clippy::type_complexity)]
+    #[inline(always)]
     fn decapsulate(
         &mut self,
         buf: &mut [u8],
