@@ -245,13 +245,26 @@ impl Transform {
             return Err(CryptoError::Truncated);
         }
         let end = buf.len();
+        if self.algorithm.confidential() {
+            // Hot path: one split gives header + IV and the rest, with
+            // fixed offsets from there on.
+            let (head, rest) = buf[esp..]
+                .split_first_chunk_mut::<{ HEADER_LEN + IV_LEN }>()
+                .ok_or(CryptoError::Truncated)?;
+            let (aad, n) = esp_aad(&head[..HEADER_LEN], seq_hi);
+            let (data, icv) = rest
+                .split_last_chunk_mut::<ICV_LEN>()
+                .ok_or(CryptoError::Truncated)?;
+            let tag = self
+                .key
+                .seal_in_place_separate_tag(self.nonce(&iv_of(head)), Aad::from(&aad[..n]), data)
+                .map_err(|_| CryptoError::SealFailed)?;
+            icv.copy_from_slice(tag.as_ref());
+            return Ok(());
+        }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&buf[esp + HEADER_LEN..esp + HEADER_LEN + IV_LEN]);
-        let tag = if self.algorithm.confidential() {
-            let (aad, n) = esp_aad(&buf[esp..esp + HEADER_LEN], seq_hi);
-            let data = &mut buf[esp + HEADER_LEN + IV_LEN..end - ICV_LEN];
-            self.seal_detached(&iv, &aad[..n], data)?
-        } else {
+        let tag = {
             // RFC 4543: the AAD is SPI, (ESN high,) sequence number, IV and
             // the whole payload and trailer; nothing is encrypted.
             self.with_gmac_aad(buf, esp, seq_hi, |t, aad| {
@@ -278,13 +291,16 @@ impl Transform {
             return Err(CryptoError::Truncated);
         }
         let end = buf.len();
+        if self.algorithm.confidential() {
+            let (head, data) = buf[esp..]
+                .split_first_chunk_mut::<{ HEADER_LEN + IV_LEN }>()
+                .ok_or(CryptoError::Truncated)?;
+            let (aad, n) = esp_aad(&head[..HEADER_LEN], seq_hi);
+            return self.open_detached(&iv_of(head), &aad[..n], data);
+        }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&buf[esp + HEADER_LEN..esp + HEADER_LEN + IV_LEN]);
-        if self.algorithm.confidential() {
-            let (aad, n) = esp_aad(&buf[esp..esp + HEADER_LEN], seq_hi);
-            let data = &mut buf[esp + HEADER_LEN + IV_LEN..end];
-            self.open_detached(&iv, &aad[..n], data)
-        } else {
+        {
             let mut icv = [0u8; ICV_LEN];
             icv.copy_from_slice(&buf[end - ICV_LEN..]);
             self.with_gmac_aad(buf, esp, seq_hi, |t, aad| {
@@ -330,6 +346,7 @@ impl Transform {
 
 /// The ESP AAD of AEAD transforms: SPI || seq (8 bytes) or, with ESN,
 /// SPI || seq_hi || seq (12 bytes), RFC 4106 section 5 / RFC 7634 section 2.1.
+#[inline(always)]
 fn esp_aad(header: &[u8], seq_hi: Option<u32>) -> ([u8; 12], usize) {
     let mut aad = [0u8; 12];
     match seq_hi {
@@ -344,6 +361,14 @@ fn esp_aad(header: &[u8], seq_hi: Option<u32>) -> ([u8; 12], usize) {
             (aad, 12)
         }
     }
+}
+
+/// The explicit IV of an ESP packet from its first 16 bytes (header, IV).
+#[inline(always)]
+fn iv_of(head: &[u8; HEADER_LEN + IV_LEN]) -> [u8; IV_LEN] {
+    let mut iv = [0u8; IV_LEN];
+    iv.copy_from_slice(&head[HEADER_LEN..]);
+    iv
 }
 
 fn tag_bytes(tag: Tag) -> [u8; ICV_LEN] {

@@ -119,7 +119,7 @@ impl ReplayWindow {
     }
 
     /// Record an authenticated sequence number (after the ICV verified).
-    #[inline]
+    #[inline(always)]
     pub fn update(&mut self, seq: u64) -> Result<(), ReplayError> {
         self.check(seq)?;
         let nbits = self.nbits();

@@ -222,7 +222,7 @@ pub struct Trailer {
 impl Trailer {
     /// Parse the end of decrypted data, checking the RFC 4303 default padding
     /// (bytes 1, 2, 3, ... up to the pad length).
-    #[inline]
+    #[inline(always)]
     pub fn parse(plain: &[u8]) -> Result<Trailer> {
         if plain.len() < TRAILER_LEN {
             return Err(Error::Truncated);
@@ -267,7 +267,7 @@ impl Trailer {
 
     /// Write padding, pad length and next header after the payload; `plain`
     /// is [`Trailer::buffer_len`] bytes whose first `payload_len` are the payload.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, plain: &mut [u8]) {
         let pad = usize::from(self.pad_len);
         let tail = &mut plain[self.payload_len..self.payload_len + pad + TRAILER_LEN];
