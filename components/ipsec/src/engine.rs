@@ -891,9 +891,7 @@ impl Engine {
         }
         {
             let mut p = wire::Packet::new_unchecked(&mut buf[esp..end]);
-            p.set_spi(spi);
-            p.set_sequence_number(seq as u32);
-            p.set_iv(&seq.to_be_bytes());
+            p.set_header(spi, seq as u32, &seq.to_be_bytes());
         }
         let plain = esp + esp_extra;
         trailer.emit(&mut buf[plain..plain + trailer.buffer_len()]);
