@@ -659,6 +659,8 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
     fn drop_packet(
         &mut self,
         direction: Direction,
