@@ -304,7 +304,6 @@ impl Sa {
     }
 
     /// Lifetime check after traffic or time passed: returns the transitions.
-
     pub(crate) fn check_lifetimes(&mut self, now: Instant) -> Option<(SaState, LifetimeKind)> {
         if !self.has_lifetimes() {
             return None;
