@@ -62,9 +62,18 @@ impl Counter {
     /// Answers one request.
     pub fn answer(&mut self, req: Request) -> Result<Response, HelloError> {
         let r = match req {
-            Request::Add(a, b) => a.checked_add(b).map(Response::Value).ok_or(HelloError::Overflow),
-            Request::Divide(a, b) => a.checked_div(b).map(Response::Value).ok_or(HelloError::DivideByZero),
-            Request::Stats => Ok(Response::Stats { requests: self.requests, notifications: self.notifications }),
+            Request::Add(a, b) => a
+                .checked_add(b)
+                .map(Response::Value)
+                .ok_or(HelloError::Overflow),
+            Request::Divide(a, b) => a
+                .checked_div(b)
+                .map(Response::Value)
+                .ok_or(HelloError::DivideByZero),
+            Request::Stats => Ok(Response::Stats {
+                requests: self.requests,
+                notifications: self.notifications,
+            }),
         };
         self.requests += 1;
         r
@@ -79,8 +88,20 @@ mod tests {
     fn counter_answers_and_counts() {
         let mut c = Counter::default();
         assert_eq!(c.answer(Request::Add(2, 3)), Ok(Response::Value(5)));
-        assert_eq!(c.answer(Request::Add(u32::MAX, 1)), Err(HelloError::Overflow));
-        assert_eq!(c.answer(Request::Divide(1, 0)), Err(HelloError::DivideByZero));
-        assert_eq!(c.answer(Request::Stats), Ok(Response::Stats { requests: 3, notifications: 0 }));
+        assert_eq!(
+            c.answer(Request::Add(u32::MAX, 1)),
+            Err(HelloError::Overflow)
+        );
+        assert_eq!(
+            c.answer(Request::Divide(1, 0)),
+            Err(HelloError::DivideByZero)
+        );
+        assert_eq!(
+            c.answer(Request::Stats),
+            Ok(Response::Stats {
+                requests: 3,
+                notifications: 0
+            })
+        );
     }
 }

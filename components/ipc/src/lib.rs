@@ -53,7 +53,9 @@ pub enum PeerMisbehaviour {
 impl fmt::Display for PeerMisbehaviour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadIndex { index } => write!(f, "peer misbehaviour: queue index {index} out of range"),
+            Self::BadIndex { index } => {
+                write!(f, "peer misbehaviour: queue index {index} out of range")
+            }
             Self::BadLength { len } => write!(f, "peer misbehaviour: length {len} out of range"),
             Self::BadLabel { label } => write!(f, "peer misbehaviour: unknown reply label {label}"),
             Self::BadCount { count } => write!(f, "peer misbehaviour: {count} message registers"),

@@ -67,8 +67,12 @@ impl fmt::Display for QueueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Full => f.write_str("queue full"),
-            Self::TooLarge { len, max } => write!(f, "message of {len} bytes exceeds slot payload {max}"),
-            Self::BufferTooSmall { needed } => write!(f, "buffer too small for a {needed}-byte message"),
+            Self::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds slot payload {max}")
+            }
+            Self::BufferTooSmall { needed } => {
+                write!(f, "buffer too small for a {needed}-byte message")
+            }
             Self::BadShape => f.write_str("region too small or bad slot size"),
             Self::Region(e) => write!(f, "queue region: {e}"),
             Self::Peer(e) => e.fmt(f),
@@ -136,11 +140,19 @@ impl Producer {
     /// A producer over `region` with `slot_size`-byte slots, notifying the
     /// consumer over `channel`. Starts from the tail found in the region (so
     /// a restarted producer continues), checked against the head.
-    pub fn new(region: MemoryRegion, slot_size: usize, channel: Channel) -> Result<Self, QueueError> {
+    pub fn new(
+        region: MemoryRegion,
+        slot_size: usize,
+        channel: Channel,
+    ) -> Result<Self, QueueError> {
         let shape = Shape::new(region, slot_size)?;
         let tail = shape.tail.load(Acquire);
         shape.distance(shape.head.load(Acquire), tail)?;
-        Ok(Self { shape, channel, tail })
+        Ok(Self {
+            shape,
+            channel,
+            tail,
+        })
     }
 
     /// Number of slots.
@@ -156,18 +168,24 @@ impl Producer {
     /// Appends `data`. [`QueueError::Full`] if there is no room.
     pub fn push(&mut self, data: &[u8]) -> Result<(), QueueError> {
         if data.len() > self.max_message() {
-            return Err(QueueError::TooLarge { len: data.len(), max: self.max_message() });
+            return Err(QueueError::TooLarge {
+                len: data.len(),
+                max: self.max_message(),
+            });
         }
         let head = self.shape.head.load(Acquire);
         // The consumer's head must be behind our tail by at most capacity.
-        let used = self.shape.distance(head, self.tail).map_err(|_| {
-            QueueError::Peer(PeerMisbehaviour::BadIndex { index: head })
-        })?;
+        let used = self
+            .shape
+            .distance(head, self.tail)
+            .map_err(|_| QueueError::Peer(PeerMisbehaviour::BadIndex { index: head }))?;
         if used == self.shape.capacity {
             return Err(QueueError::Full);
         }
         let at = self.shape.slot(self.tail);
-        self.shape.region.write(at, &(data.len() as u32).to_le_bytes())?;
+        self.shape
+            .region
+            .write(at, &(data.len() as u32).to_le_bytes())?;
         self.shape.region.write(at + LEN, data)?;
         self.tail = self.tail.wrapping_add(1);
         self.shape.tail.store(self.tail, Release);
@@ -215,10 +233,18 @@ impl Consumer {
     /// A consumer over `region` with `slot_size`-byte slots, notifying the
     /// producer over `channel` when it asked for room. Starts from the head
     /// found in the region.
-    pub fn new(region: MemoryRegion, slot_size: usize, channel: Channel) -> Result<Self, QueueError> {
+    pub fn new(
+        region: MemoryRegion,
+        slot_size: usize,
+        channel: Channel,
+    ) -> Result<Self, QueueError> {
         let shape = Shape::new(region, slot_size)?;
         let head = shape.head.load(Acquire);
-        Ok(Self { shape, channel, head })
+        Ok(Self {
+            shape,
+            channel,
+            head,
+        })
     }
 
     /// Number of slots.
@@ -244,7 +270,9 @@ impl Consumer {
         let max = self.shape.slot_size - LEN;
         let n = len as usize;
         if n > max {
-            return Err(QueueError::Peer(PeerMisbehaviour::BadLength { len: len.into() }));
+            return Err(QueueError::Peer(PeerMisbehaviour::BadLength {
+                len: len.into(),
+            }));
         }
         if n > buf.len() {
             return Err(QueueError::BufferTooSmall { needed: n });
@@ -304,13 +332,22 @@ mod tests {
             assert_eq!(p.push(b"x"), Err(QueueError::Full));
             for i in 0..4u32 {
                 assert_eq!(c.pop(&mut buf).unwrap(), Some(4));
-                assert_eq!(u32::from_le_bytes(buf[..4].try_into().unwrap()), round * 4 + i);
+                assert_eq!(
+                    u32::from_le_bytes(buf[..4].try_into().unwrap()),
+                    round * 4 + i
+                );
             }
             assert_eq!(c.pop(&mut buf).unwrap(), None);
         }
-        assert_eq!(p.push(&[0; 61]), Err(QueueError::TooLarge { len: 61, max: 60 }));
+        assert_eq!(
+            p.push(&[0; 61]),
+            Err(QueueError::TooLarge { len: 61, max: 60 })
+        );
         p.push(&[7; 60]).unwrap();
-        assert_eq!(c.pop(&mut [0u8; 10]), Err(QueueError::BufferTooSmall { needed: 60 }));
+        assert_eq!(
+            c.pop(&mut [0u8; 10]),
+            Err(QueueError::BufferTooSmall { needed: 60 })
+        );
         assert_eq!(c.pop(&mut buf).unwrap(), Some(60));
     }
 
@@ -322,7 +359,9 @@ mod tests {
         r.atomic_u32(TAIL).unwrap().store(0xdead_beef, SeqCst);
         assert_eq!(
             c.pop(&mut buf),
-            Err(QueueError::Peer(PeerMisbehaviour::BadIndex { index: 0xdead_beef }))
+            Err(QueueError::Peer(PeerMisbehaviour::BadIndex {
+                index: 0xdead_beef
+            }))
         );
         assert!(matches!(c.request_signal(), Err(QueueError::Peer(_))));
         // A sane tail but an oversized slot length.
@@ -330,11 +369,18 @@ mod tests {
         r.write(SLOTS, &u32::MAX.to_le_bytes()).unwrap();
         assert_eq!(
             c.pop(&mut buf),
-            Err(QueueError::Peer(PeerMisbehaviour::BadLength { len: u32::MAX as u64 }))
+            Err(QueueError::Peer(PeerMisbehaviour::BadLength {
+                len: u32::MAX as u64
+            }))
         );
         // Consumer claims to have consumed messages never produced.
         r.atomic_u32(HEAD).unwrap().store(12345, SeqCst);
-        assert_eq!(p.push(b"a"), Err(QueueError::Peer(PeerMisbehaviour::BadIndex { index: 12345 })));
+        assert_eq!(
+            p.push(b"a"),
+            Err(QueueError::Peer(PeerMisbehaviour::BadIndex {
+                index: 12345
+            }))
+        );
         assert!(Producer::new(r, 64, Channel::new(0)).is_err());
     }
 
@@ -358,8 +404,17 @@ mod tests {
     #[test]
     fn bad_shapes_are_rejected() {
         let r = MemoryRegion::host_anonymous(300);
-        assert!(matches!(Producer::new(r, 64, Channel::new(0)), Err(QueueError::BadShape)));
-        assert!(matches!(Producer::new(r, 12, Channel::new(0)), Err(QueueError::BadShape)));
-        assert!(matches!(Producer::new(r, 4, Channel::new(0)), Err(QueueError::BadShape)));
+        assert!(matches!(
+            Producer::new(r, 64, Channel::new(0)),
+            Err(QueueError::BadShape)
+        ));
+        assert!(matches!(
+            Producer::new(r, 12, Channel::new(0)),
+            Err(QueueError::BadShape)
+        ));
+        assert!(matches!(
+            Producer::new(r, 4, Channel::new(0)),
+            Err(QueueError::BadShape)
+        ));
     }
 }

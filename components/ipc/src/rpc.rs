@@ -104,7 +104,9 @@ impl fmt::Display for CallError {
 /// Checks the length register of a message against the buffer.
 fn length(msg_info: &MessageInfo, limit: usize) -> Result<usize, PeerMisbehaviour> {
     if msg_info.count() < 1 {
-        return Err(PeerMisbehaviour::BadCount { count: msg_info.count() });
+        return Err(PeerMisbehaviour::BadCount {
+            count: msg_info.count(),
+        });
     }
     let len = microkit::get_mr(0);
     match usize::try_from(len) {
@@ -127,22 +129,31 @@ impl<const N: usize> Client<N> {
     }
 
     /// Sends `req` and waits for the typed response.
-    pub fn call<Req: Serialize, Resp: DeserializeOwned>(&self, req: &Req) -> Result<Resp, CallError> {
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        req: &Req,
+    ) -> Result<Resp, CallError> {
         let mut scratch = [0u8; N];
         let limit = N.min(self.buf.size());
         let used = postcard::to_slice(req, &mut scratch[..limit]).map_err(|_| CallError::Encode)?;
         let len = used.len();
-        self.buf.write(0, &scratch[..len]).map_err(CallError::Buffer)?;
+        self.buf
+            .write(0, &scratch[..len])
+            .map_err(CallError::Buffer)?;
         microkit::set_mr(0, len as u64);
         let reply = self.channel.pp_call(MessageInfo::new(LABEL_OK, 1));
         if reply.label() != LABEL_OK {
             return Err(match ServerError::from_label(reply.label()) {
                 Some(e) => CallError::Server(e),
-                None => CallError::Peer(PeerMisbehaviour::BadLabel { label: reply.label() }),
+                None => CallError::Peer(PeerMisbehaviour::BadLabel {
+                    label: reply.label(),
+                }),
             });
         }
         let len = length(&reply, limit).map_err(CallError::Peer)?;
-        self.buf.read(0, &mut scratch[..len]).map_err(CallError::Buffer)?;
+        self.buf
+            .read(0, &mut scratch[..len])
+            .map_err(CallError::Buffer)?;
         postcard::from_bytes(&scratch[..len]).map_err(|_| CallError::Peer(PeerMisbehaviour::Decode))
     }
 }
@@ -186,12 +197,18 @@ impl<const N: usize> Server<N> {
         let mut scratch = [0u8; N];
         let limit = N.min(self.buf.size());
         let len = length(&msg_info, limit).map_err(|_| ServerError::BadRequestLength)?;
-        self.buf.read(0, &mut scratch[..len]).map_err(|_| ServerError::Buffer)?;
-        let req: Req = postcard::from_bytes(&scratch[..len]).map_err(|_| ServerError::BadRequest)?;
+        self.buf
+            .read(0, &mut scratch[..len])
+            .map_err(|_| ServerError::Buffer)?;
+        let req: Req =
+            postcard::from_bytes(&scratch[..len]).map_err(|_| ServerError::BadRequest)?;
         let resp = f(req);
-        let used = postcard::to_slice(&resp, &mut scratch[..limit]).map_err(|_| ServerError::ResponseTooLarge)?;
+        let used = postcard::to_slice(&resp, &mut scratch[..limit])
+            .map_err(|_| ServerError::ResponseTooLarge)?;
         let len = used.len();
-        self.buf.write(0, &scratch[..len]).map_err(|_| ServerError::Buffer)?;
+        self.buf
+            .write(0, &scratch[..len])
+            .map_err(|_| ServerError::Buffer)?;
         Ok(len)
     }
 }
@@ -242,7 +259,10 @@ mod tests {
         let len = microkit::get_mr(0) as usize;
         let mut out = [0u8; 64];
         buf.read(0, &mut out[..len]).unwrap();
-        assert_eq!(postcard::from_bytes::<Result<u32, ()>>(&out[..len]).unwrap(), Ok(42));
+        assert_eq!(
+            postcard::from_bytes::<Result<u32, ()>>(&out[..len]).unwrap(),
+            Ok(42)
+        );
 
         // A length beyond the buffer never reaches the handler.
         let m = put(&buf, &Req::Add(1, 1));

@@ -40,6 +40,7 @@ pub struct EspDevice<D> {
     tx_buf: Vec<u8>,
     next_id: u32,
     provenance: VecDeque<(u32, InboundInfo)>,
+    last_lifetime_check: Option<Instant>,
 }
 
 impl<D: phy::Device> EspDevice<D> {
@@ -57,6 +58,7 @@ impl<D: phy::Device> EspDevice<D> {
             tx_buf: Vec::new(),
             next_id: 1,
             provenance: VecDeque::new(),
+            last_lifetime_check: None,
         }
     }
 
@@ -205,8 +207,16 @@ impl<D: phy::Device> phy::Device for EspDevice<D> {
             tx_buf,
             next_id,
             provenance,
+            last_lifetime_check,
         } = self;
-        engine.poll(timestamp);
+        // Time lifetimes have a one-second resolution: check them at most
+        // once a second, not for every frame.
+        if last_lifetime_check
+            .is_none_or(|t| timestamp >= t + smoltcp::time::Duration::from_secs(1))
+        {
+            engine.poll(timestamp);
+            *last_lifetime_check = Some(timestamp);
+        }
         let (rx, tx) = phy::Device::receive(inner, timestamp)?;
         let accepted = phy::RxToken::consume(rx, |frame| {
             let base = ETH_HDR;

@@ -231,8 +231,10 @@ pub enum Inbound {
 #[derive(Debug, Clone, Copy)]
 struct IpInfo {
     v6: bool,
-    src: IpAddress,
-    dst: IpAddress,
+    /// Addresses as integers (IPv4 in the low 32 bits): plain values, cheap to
+    /// move around, turned into `IpAddress` where needed.
+    src: u128,
+    dst: u128,
     /// Length of the packet according to its header.
     total: usize,
     /// Offset of the next-header byte that names the upper layer or ESP.
@@ -245,6 +247,25 @@ struct IpInfo {
     fragment: bool,
 }
 
+impl IpInfo {
+    fn addr(&self, raw: u128) -> IpAddress {
+        if self.v6 {
+            IpAddress::Ipv6(Ipv6Address::from(raw))
+        } else {
+            IpAddress::Ipv4(Ipv4Address::from(raw as u32))
+        }
+    }
+
+    fn src_addr(&self) -> IpAddress {
+        self.addr(self.src)
+    }
+
+    fn dst_addr(&self) -> IpAddress {
+        self.addr(self.dst)
+    }
+}
+
+#[inline(always)]
 fn parse_ip(pkt: &[u8], inbound_esp_walk: bool) -> Result<IpInfo, DropReason> {
     let first = *pkt.first().ok_or(DropReason::Malformed)?;
     match first >> 4 {
@@ -261,8 +282,8 @@ fn parse_ip(pkt: &[u8], inbound_esp_walk: bool) -> Result<IpInfo, DropReason> {
             let fragment = frag & 0x2000 != 0 || frag & 0x1fff != 0;
             Ok(IpInfo {
                 v6: false,
-                src: IpAddress::Ipv4(Ipv4Address::new(pkt[12], pkt[13], pkt[14], pkt[15])),
-                dst: IpAddress::Ipv4(Ipv4Address::new(pkt[16], pkt[17], pkt[18], pkt[19])),
+                src: u128::from(u32::from_be_bytes([pkt[12], pkt[13], pkt[14], pkt[15]])),
+                dst: u128::from(u32::from_be_bytes([pkt[16], pkt[17], pkt[18], pkt[19]])),
                 total,
                 nh_off: 9,
                 hdr_len: ihl,
@@ -310,8 +331,8 @@ fn parse_ip(pkt: &[u8], inbound_esp_walk: bool) -> Result<IpInfo, DropReason> {
             }
             Ok(IpInfo {
                 v6: true,
-                src: IpAddress::Ipv6(Ipv6Address::from(src)),
-                dst: IpAddress::Ipv6(Ipv6Address::from(dst)),
+                src: u128::from_be_bytes(src),
+                dst: u128::from_be_bytes(dst),
                 total,
                 nh_off,
                 hdr_len: off,
@@ -326,6 +347,7 @@ fn parse_ip(pkt: &[u8], inbound_esp_walk: bool) -> Result<IpInfo, DropReason> {
 /// Upper-layer protocol and ports of a packet, skipping IPv6 extension
 /// headers. Returns (protocol, source port, destination port); ICMP gives
 /// (type, code) as ports.
+#[inline(always)]
 fn upper_layer(pkt: &[u8], ip: &IpInfo) -> (u8, u16, u16) {
     let mut nh = ip.next_header;
     let mut off = ip.hdr_len;
@@ -365,21 +387,22 @@ fn is_nd_or_mld(pkt: &[u8], ip: &IpInfo) -> bool {
     proto == PROTO_ICMPV6 && matches!(ty, 130..=137 | 143)
 }
 
+#[inline(always)]
 fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> Flow {
     let (protocol, sport, dport) = upper_layer(pkt, ip);
     let icmp = protocol == PROTO_ICMP || protocol == PROTO_ICMPV6;
     if outbound {
         Flow {
-            local: ip.src,
-            remote: ip.dst,
+            local: ip.src_addr(),
+            remote: ip.dst_addr(),
             protocol,
             local_port: sport,
             remote_port: dport,
         }
     } else {
         Flow {
-            local: ip.dst,
-            remote: ip.src,
+            local: ip.dst_addr(),
+            remote: ip.src_addr(),
             protocol,
             // ICMP: type and code keep their places whatever the direction.
             local_port: if icmp { sport } else { dport },
@@ -405,10 +428,21 @@ fn ipv4_checksum(hdr: &[u8]) -> u16 {
 }
 
 fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
+    // Incremental checksum update (RFC 1624, eqn. 3): only the total-length
+    // word and the TTL/protocol word change.
+    let word = |h: &[u8], i: usize| u32::from(u16::from_be_bytes([h[i], h[i + 1]]));
+    let (old_len, old_tp) = (word(hdr, 2), word(hdr, 8));
     hdr[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     hdr[9] = proto;
-    let c = ipv4_checksum(hdr);
-    hdr[10..12].copy_from_slice(&c.to_be_bytes());
+    let (new_len, new_tp) = (word(hdr, 2), word(hdr, 8));
+    let mut sum = u32::from(!u16::from_be_bytes([hdr[10], hdr[11]]))
+        + (!old_len & 0xffff)
+        + new_len
+        + (!old_tp & 0xffff)
+        + new_tp;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    hdr[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
 fn lifetime_event(sa: &mut crate::sa::Sa, id: SaId, now: Instant) -> Option<Event> {
@@ -557,8 +591,8 @@ impl Engine {
             spi,
             sa,
             sequence,
-            src: ip.map(|i| i.src),
-            dst: ip.map(|i| i.dst),
+            src: ip.map(|i| i.src_addr()),
+            dst: ip.map(|i| i.dst_addr()),
         });
     }
 
@@ -691,7 +725,8 @@ impl Engine {
             return Err(e(DropReason::ServiceMismatch));
         }
         let mode = sa.config().mode;
-        if mode == Mode::Transport && (ip.src != sa.config().local || ip.dst != sa.config().remote)
+        if mode == Mode::Transport
+            && (ip.src_addr() != sa.config().local || ip.dst_addr() != sa.config().remote)
         {
             return Err(e(DropReason::AddressMismatch));
         }
@@ -749,7 +784,10 @@ impl Engine {
                         hdr[8] = 64;
                         hdr[12..16].copy_from_slice(&l.octets());
                         hdr[16..20].copy_from_slice(&r.octets());
-                        set_ipv4_len_proto(hdr, new_len, PROTO_ESP);
+                        hdr[2..4].copy_from_slice(&(new_len as u16).to_be_bytes());
+                        hdr[9] = PROTO_ESP;
+                        let c = ipv4_checksum(hdr);
+                        hdr[10..12].copy_from_slice(&c.to_be_bytes());
                     }
                     (IpAddress::Ipv6(l), IpAddress::Ipv6(r)) => {
                         hdr[..4].copy_from_slice(&[0x60, 0, 0, 0]);
@@ -876,20 +914,16 @@ impl Engine {
                 .map_err(|_| plain_err(DropReason::Truncated))?;
             (p.spi(), p.sequence_number())
         };
-        let id =
+        let (id, sa) =
             self.sad
-                .lookup_inbound(spi)
+                .inbound_mut(spi)
                 .ok_or((DropReason::UnknownSpi, Some(spi), None, None))?;
-        let sa = self
-            .sad
-            .get_mut(id)
-            .ok_or((DropReason::UnknownSpi, Some(spi), None, None))?;
         let e = |r, seq| (r, Some(spi), Some(id), seq);
         if !sa.usable() {
             sa.counters.expired += 1;
             return Err(e(DropReason::SaExpired, None));
         }
-        if ip.src != sa.config().remote || ip.dst != sa.config().local {
+        if ip.src_addr() != sa.config().remote || ip.dst_addr() != sa.config().local {
             return Err(e(DropReason::AddressMismatch, None));
         }
         let Some(seq) = sa.replay.infer(seq_lo) else {
@@ -929,7 +963,7 @@ impl Engine {
             return Err(e(DropReason::Dummy, Some(seq)));
         }
         let mode = sa.config().mode;
-        let (new_start, new_len) = match mode {
+        let (new_start, new_len, inner_ip) = match mode {
             Mode::Transport => {
                 if matches!(trailer.next_header, PROTO_IPV4 | PROTO_IPV6 | PROTO_ESP) {
                     sa.counters.malformed += 1;
@@ -946,7 +980,14 @@ impl Engine {
                 } else {
                     set_ipv4_len_proto(hdr, new_len, trailer.next_header);
                 }
-                (new_start, new_len)
+                // Same headers as the ESP packet, now naming the payload.
+                let inner_ip = IpInfo {
+                    total: new_len,
+                    next_header: trailer.next_header,
+                    fragment: false,
+                    ..*ip
+                };
+                (new_start, new_len, inner_ip)
             }
             Mode::Tunnel => {
                 let inner = &buf[plain..plain + trailer.payload_len];
@@ -959,7 +1000,7 @@ impl Engine {
                     return Err(e(DropReason::BadNextHeader, Some(seq)));
                 }
                 match parse_ip(inner, false) {
-                    Ok(i) => (plain, i.total),
+                    Ok(i) => (plain, i.total, i),
                     Err(_) => {
                         sa.counters.malformed += 1;
                         return Err(e(DropReason::Malformed, Some(seq)));
@@ -971,15 +1012,8 @@ impl Engine {
         // must match a PROTECT entry this SA may serve.
         let service = sa.service();
         let algorithm = sa.algorithm();
-        let peer = ip.src;
+        let peer = ip.src_addr();
         let inner = &buf[new_start..new_start + new_len];
-        let inner_ip = match parse_ip(inner, false) {
-            Ok(i) => i,
-            Err(_) => {
-                sa.counters.malformed += 1;
-                return Err(e(DropReason::Malformed, Some(seq)));
-            }
-        };
         let flow = flow_of(inner, &inner_ip, false);
         let (handle, mut entry) = match self.spd.lookup_entry(&flow) {
             Some((h, e)) => (Some(h), Some(e)),

@@ -1,5 +1,6 @@
 //! Security Association Database (RFC 4301 section 4.4.2).
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -186,6 +187,8 @@ pub enum SadError {
     BadReplayWindow(u32),
     /// `local` and `remote` are of different IP versions.
     AddressFamilyMismatch,
+    /// 2^32 SAs were created: no handle is left.
+    Exhausted,
 }
 
 /// Life-cycle state of an SA.
@@ -330,9 +333,12 @@ impl Sa {
 /// The Security Association Database.
 #[derive(Debug, Default)]
 pub struct Sad {
-    sas: BTreeMap<SaId, Sa>,
+    /// SAs by id number: ids are never reused, so a stale id finds nothing.
+    sas: Vec<Option<Box<Sa>>>,
     inbound: BTreeMap<u32, SaId>,
-    next: u32,
+    count: usize,
+    /// The last inbound SPI looked up: packets come in trains.
+    last_inbound: Option<(u32, SaId)>,
 }
 
 impl Sad {
@@ -357,33 +363,32 @@ impl Sad {
         }
         let transform =
             Transform::new(config.algorithm, &config.keymat).map_err(SadError::BadKey)?;
-        let id = SaId(self.next);
-        self.next = self.next.wrapping_add(1);
+        let id = SaId(u32::try_from(self.sas.len()).map_err(|_| SadError::Exhausted)?);
         if config.direction == Direction::Inbound {
             self.inbound.insert(config.spi, id);
         }
         let replay = ReplayWindow::new(config.replay_window, config.esn);
-        self.sas.insert(
-            id,
-            Sa {
-                config,
-                transform,
-                seq_out: 0,
-                replay,
-                counters: SaCounters::default(),
-                state: SaState::Mature,
-                added: now,
-            },
-        );
+        self.sas.push(Some(Box::new(Sa {
+            config,
+            transform,
+            seq_out: 0,
+            replay,
+            counters: SaCounters::default(),
+            state: SaState::Mature,
+            added: now,
+        })));
+        self.count += 1;
         Ok(id)
     }
 
     /// Remove an SA; returns whether it existed.
     pub fn remove(&mut self, id: SaId) -> bool {
-        match self.sas.remove(&id) {
+        match self.sas.get_mut(id.0 as usize).and_then(Option::take) {
             Some(sa) => {
+                self.count -= 1;
                 if sa.config.direction == Direction::Inbound {
                     self.inbound.remove(&sa.config.spi);
+                    self.last_inbound = None;
                 }
                 true
             }
@@ -393,11 +398,11 @@ impl Sad {
 
     /// An SA by handle.
     pub fn get(&self, id: SaId) -> Option<&Sa> {
-        self.sas.get(&id)
+        self.sas.get(id.0 as usize)?.as_deref()
     }
 
     pub(crate) fn get_mut(&mut self, id: SaId) -> Option<&mut Sa> {
-        self.sas.get_mut(&id)
+        self.sas.get_mut(id.0 as usize)?.as_deref_mut()
     }
 
     /// Move an outbound SA's sequence counter forward so the next packet
@@ -405,13 +410,26 @@ impl Sad {
     /// Never moves it back, which would repeat IVs: returns false then, or if
     /// there is no such SA.
     pub fn advance_sequence(&mut self, id: SaId, last_sent: u64) -> bool {
-        match self.sas.get_mut(&id) {
+        match self.get_mut(id) {
             Some(sa) if last_sent >= sa.seq_out => {
                 sa.seq_out = last_sent;
                 true
             }
             _ => false,
         }
+    }
+
+    /// The inbound SA with this SPI, mutable, through a one-entry cache.
+    pub(crate) fn inbound_mut(&mut self, spi: u32) -> Option<(SaId, &mut Sa)> {
+        let id = match self.last_inbound {
+            Some((s, id)) if s == spi => id,
+            _ => {
+                let id = *self.inbound.get(&spi)?;
+                self.last_inbound = Some((spi, id));
+                id
+            }
+        };
+        Some((id, self.get_mut(id)?))
     }
 
     /// The inbound SA with this SPI.
@@ -421,21 +439,27 @@ impl Sad {
 
     /// All SAs.
     pub fn iter(&self) -> impl Iterator<Item = (SaId, &Sa)> {
-        self.sas.iter().map(|(id, sa)| (*id, sa))
+        self.sas
+            .iter()
+            .enumerate()
+            .filter_map(|(i, sa)| sa.as_deref().map(|sa| (SaId(i as u32), sa)))
     }
 
     /// Number of SAs.
     pub fn len(&self) -> usize {
-        self.sas.len()
+        self.count
     }
 
     /// Whether there is no SA.
     pub fn is_empty(&self) -> bool {
-        self.sas.is_empty()
+        self.count == 0
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (SaId, &mut Sa)> {
-        self.sas.iter_mut().map(|(id, sa)| (*id, sa))
+        self.sas
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, sa)| sa.as_deref_mut().map(|sa| (SaId(i as u32), sa)))
     }
 }
 

@@ -14,7 +14,9 @@
 //! then those of its local port and the general list, each only until it
 //! passes the best match found so far.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
 use smoltcp::wire::{IpAddress, IpCidr};
 
@@ -235,8 +237,10 @@ struct Cache {
 /// The Security Policy Database.
 #[derive(Debug, Clone)]
 pub struct Spd {
-    entries: BTreeMap<Order, Entry>,
-    handles: BTreeMap<PolicyHandle, Order>,
+    /// Entries by handle number (handles are never reused).
+    slab: Vec<Option<Box<Entry>>>,
+    /// Every entry's order key, for ordered iteration.
+    ordered: BTreeSet<Order>,
     by_remote: BTreeMap<IpAddress, BTreeSet<Order>>,
     by_local_port: BTreeMap<u16, BTreeSet<Order>>,
     general: BTreeSet<Order>,
@@ -256,8 +260,8 @@ impl Spd {
     /// (RFC 4301 says DISCARD).
     pub fn new(default: Action) -> Spd {
         Spd {
-            entries: BTreeMap::new(),
-            handles: BTreeMap::new(),
+            slab: Vec::new(),
+            ordered: BTreeSet::new(),
             by_remote: BTreeMap::new(),
             by_local_port: BTreeMap::new(),
             general: BTreeSet::new(),
@@ -290,23 +294,21 @@ impl Spd {
         } else {
             self.general.insert(order);
         }
-        self.entries.insert(
-            order,
-            Entry {
-                priority,
-                selector,
-                action,
-                stats: EntryStats::default(),
-            },
-        );
-        self.handles.insert(handle, order);
+        self.slab.push(Some(Box::new(Entry {
+            priority,
+            selector,
+            action,
+            stats: EntryStats::default(),
+        })));
+        self.ordered.insert(order);
         handle
     }
 
     /// Remove an entry; returns it if it existed.
     pub fn remove(&mut self, handle: PolicyHandle) -> Option<Entry> {
-        let order = self.handles.remove(&handle)?;
-        let entry = self.entries.remove(&order)?;
+        let entry = *self.slab.get_mut(usize::try_from(handle.0).ok()?)?.take()?;
+        let order = (entry.priority, handle.0);
+        self.ordered.remove(&order);
         self.cache = Cache::default();
         if let Some(a) = entry.selector.remote.single() {
             if let Some(set) = self.by_remote.get_mut(&a) {
@@ -330,11 +332,7 @@ impl Spd {
 
     /// Replace the action of an entry (e.g. to point PROTECT at a new SA).
     pub fn set_action(&mut self, handle: PolicyHandle, action: Action) -> bool {
-        match self
-            .handles
-            .get(&handle)
-            .and_then(|o| self.entries.get_mut(o))
-        {
+        match self.slot_mut(handle.0) {
             Some(e) => {
                 e.action = action;
                 true
@@ -345,23 +343,33 @@ impl Spd {
 
     /// An entry by handle.
     pub fn get(&self, handle: PolicyHandle) -> Option<&Entry> {
-        self.handles.get(&handle).and_then(|o| self.entries.get(o))
+        self.slot(handle.0)
+    }
+
+    fn slot(&self, n: u64) -> Option<&Entry> {
+        self.slab.get(usize::try_from(n).ok()?)?.as_deref()
+    }
+
+    fn slot_mut(&mut self, n: u64) -> Option<&mut Entry> {
+        self.slab.get_mut(usize::try_from(n).ok()?)?.as_deref_mut()
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ordered.len()
     }
 
     /// Whether there is no entry.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ordered.is_empty()
     }
 
     /// Entries in lookup order, with their handles.
     pub fn iter(&self) -> impl Iterator<Item = (PolicyHandle, &Entry)> + '_ {
         // Handles are the insertion counter, which is the second half of the order key.
-        self.entries.iter().map(|((_, n), e)| (PolicyHandle(*n), e))
+        self.ordered
+            .iter()
+            .filter_map(|(_, n)| self.slot(*n).map(|e| (PolicyHandle(*n), e)))
     }
 
     fn first_match<'a>(
@@ -374,11 +382,7 @@ impl Spd {
             if best.is_some_and(|b| *o >= b) {
                 return best;
             }
-            if self
-                .entries
-                .get(o)
-                .is_some_and(|e| e.selector.matches(flow))
-            {
+            if self.slot(o.1).is_some_and(|e| e.selector.matches(flow)) {
                 return Some(*o);
             }
         }
@@ -392,13 +396,21 @@ impl Spd {
 
     /// Like [`Spd::lookup`], through a small cache of recent flows, and
     /// returning the entry itself (for the engine's hot path).
+    #[inline]
     pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
         let cached = self
             .cache
             .slots
             .iter()
             .flatten()
-            .find(|(f, _)| f == flow)
+            .find(|(f, _)| {
+                // Ports first: they tell flows apart soonest.
+                f.local_port == flow.local_port
+                    && f.remote_port == flow.remote_port
+                    && f.protocol == flow.protocol
+                    && f.remote == flow.remote
+                    && f.local == flow.local
+            })
             .map(|(_, o)| *o);
         let order = match cached {
             Some(o) => o,
@@ -410,7 +422,7 @@ impl Spd {
                 o
             }
         }?;
-        let entry = self.entries.get_mut(&order)?;
+        let entry = self.slot_mut(order.1)?;
         Some((PolicyHandle(order.1), entry))
     }
 

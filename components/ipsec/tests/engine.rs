@@ -695,3 +695,41 @@ fn neighbour_discovery_bypasses_and_default_discard_applies() {
     assert_eq!(send(&mut e, &pkt(false, 1)), Err(DropReason::PolicyDiscard));
     assert_eq!(recv(&mut e, &pkt(true, 1)), Err(DropReason::PolicyDiscard));
 }
+
+#[test]
+fn ipv6_hop_by_hop_stays_outside_esp() {
+    let mut p = pair(Algorithm::AesGcm128, true);
+    // IPv6 / Hop-by-Hop (8 bytes: next header UDP, PadN) / UDP.
+    let udp = pkt(true, 12);
+    let mut clear = udp[..40].to_vec();
+    clear[6] = 0; // Hop-by-Hop follows
+    clear.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
+    clear.extend_from_slice(&udp[40..]);
+    let plen = (clear.len() - 40) as u16;
+    clear[4..6].copy_from_slice(&plen.to_be_bytes());
+    let wire = send(&mut p.a, &clear).unwrap();
+    // The Hop-by-Hop header is still in clear, now pointing at ESP.
+    assert_eq!(wire[6], 0);
+    assert_eq!(wire[40], 50);
+    assert_eq!(&wire[48..52], &0x1000u32.to_be_bytes());
+    assert_eq!(recv(&mut p.b, &wire), Ok(clear));
+}
+
+#[test]
+fn destination_options_before_esp_are_walked() {
+    // A peer may put a Destination Options header before ESP (RFC 4303 3.1.1).
+    let mut p = pair(Algorithm::AesGcm128, true);
+    let clear = pkt(true, 12);
+    let wire = send(&mut p.a, &clear).unwrap();
+    let mut w = wire[..40].to_vec();
+    w[6] = 60;
+    w.extend_from_slice(&[50, 0, 1, 4, 0, 0, 0, 0]);
+    w.extend_from_slice(&wire[40..]);
+    let plen = (w.len() - 40) as u16;
+    w[4..6].copy_from_slice(&plen.to_be_bytes());
+    let back = recv(&mut p.b, &w).unwrap();
+    // The clear packet keeps the Destination Options header, now naming UDP.
+    assert_eq!(back[6], 60);
+    assert_eq!(back[40], 17);
+    assert_eq!(&back[48..], &clear[40..]);
+}

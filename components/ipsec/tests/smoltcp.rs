@@ -322,3 +322,77 @@ fn policy_removed_at_run_time_stops_traffic() {
     assert!(echo.is_empty());
     assert!(a.dev.engine().counters().dropped(DropReason::PolicyDiscard) > before);
 }
+
+#[test]
+fn ping_over_esp() {
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::socket::icmp;
+    use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
+
+    let (mut a, mut b, pairs) = setup(Algorithm::AesGmac256, Mode::Transport);
+    let h = a.sockets.add(icmp::Socket::new(
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+        icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 4], vec![0; 1024]),
+    ));
+    a.sockets
+        .get_mut::<icmp::Socket>(h)
+        .bind(icmp::Endpoint::Ident(0x22))
+        .unwrap();
+    let mut now = Instant::ZERO;
+    let mut replied = false;
+    for i in 0..300 {
+        now += smoltcp::time::Duration::from_millis(1);
+        let s = a.sockets.get_mut::<icmp::Socket>(h);
+        if i % 50 == 0 && s.can_send() {
+            let repr = Icmpv4Repr::EchoRequest {
+                ident: 0x22,
+                seq_no: i as u16,
+                data: b"ping over esp",
+            };
+            let buf = s.send(repr.buffer_len(), B4).unwrap();
+            repr.emit(
+                &mut Icmpv4Packet::new_unchecked(buf),
+                &ChecksumCapabilities::default(),
+            );
+        }
+        poll(&mut a, &mut b, now);
+        let s = a.sockets.get_mut::<icmp::Socket>(h);
+        if let Ok((data, from)) = s.recv() {
+            let p = Icmpv4Packet::new_checked(data).unwrap();
+            let r = Icmpv4Repr::parse(&p, &ChecksumCapabilities::default()).unwrap();
+            assert!(matches!(
+                r,
+                Icmpv4Repr::EchoReply {
+                    ident: 0x22,
+                    data: b"ping over esp",
+                    ..
+                }
+            ));
+            assert_eq!(from, B4);
+            replied = true;
+            break;
+        }
+    }
+    assert!(replied, "echo reply over ESP");
+    // Both directions went through the SAs.
+    assert!(
+        b.dev
+            .engine()
+            .sad
+            .get(pairs[1].inbound)
+            .unwrap()
+            .counters()
+            .packets
+            >= 1
+    );
+    assert!(
+        a.dev
+            .engine()
+            .sad
+            .get(pairs[0].inbound)
+            .unwrap()
+            .counters()
+            .packets
+            >= 1
+    );
+}

@@ -52,7 +52,11 @@ fn run_system(system: &SystemDescription, key: &str, spin_us: Option<u32>) -> f6
         sink.lock().expect("lock").push(line.to_string());
     }));
     let outcome = runner::run(system, &opts).expect("run bench system");
-    assert_eq!(outcome, Outcome::AllStopped, "bench system did not finish cleanly");
+    assert_eq!(
+        outcome,
+        Outcome::AllStopped,
+        "bench system did not finish cleanly"
+    );
     let prefix = format!("RESULT {key} ");
     let lines = lines.lock().expect("lock");
     lines
@@ -172,13 +176,19 @@ fn main() {
         Ok("caller") => microkit::_private::run_main(caller),
         Ok("pinger") => microkit::_private::run_main(|| {
             Channel::new(0).notify();
-            Pinger { n: 0, t0: Instant::now() }
+            Pinger {
+                n: 0,
+                t0: Instant::now(),
+            }
         }),
         Ok("ponger") => microkit::_private::run_main(|| Ponger { n: 0 }),
         _ => {}
     }
     let unix = unix_rtt_ns();
-    println!("unix-socket ping-pong round trip: {unix:.0} ns (one way {:.0} ns)", unix / 2.0);
+    println!(
+        "unix-socket ping-pong round trip: {unix:.0} ns (one way {:.0} ns)",
+        unix / 2.0
+    );
 
     let pp_system = system(
         r#"<system>
@@ -194,7 +204,10 @@ fn main() {
         <channel><end pd="pinger" id="0"/><end pd="ponger" id="0"/></channel>
         </system>"#,
     );
-    for (spin, what) in [(None, "default: adaptive spin (at most 20 us), then futex"), (Some(0), "no spinning: futex only")] {
+    for (spin, what) in [
+        (None, "default: adaptive spin (at most 20 us), then futex"),
+        (Some(0), "no spinning: futex only"),
+    ] {
         println!("-- host backend, {what}");
         let pp = run_system(&pp_system, "pp_ns", spin);
         println!(

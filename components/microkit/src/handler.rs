@@ -26,7 +26,10 @@ pub trait Handler {
 
     /// Notifications arrived on `channels`. The default panics.
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
-        panic!("unexpected notification from channels {}", channels.display())
+        panic!(
+            "unexpected notification from channels {}",
+            channels.display()
+        )
     }
 
     /// A protected procedure call arrived on `channel`; the message registers
@@ -90,7 +93,7 @@ impl Handler for NullHandler {
 /// Declares the PD entry point. `init` is a function returning the
 /// [`Handler`]; it runs once, then the handler serves events forever.
 ///
-/// ```ignore
+/// ```text
 /// #![cfg_attr(target_os = "none", no_std)]
 /// #![cfg_attr(target_os = "none", no_main)]
 /// fn init() -> impl microkit::Handler { microkit::NullHandler::new() }

@@ -54,6 +54,7 @@
 extern crate std;
 
 mod channel;
+mod ext;
 mod handler;
 mod memory;
 mod message;
@@ -70,7 +71,17 @@ mod backend;
 #[cfg(not(target_os = "none"))]
 pub mod runner;
 
+/// Host-only event sources: channels raised like interrupts when a file
+/// descriptor is readable ([`host::irq_on_readable`], acknowledged with
+/// `Channel::irq_ack`) or periodically ([`host::irq_every`]). Call them from
+/// `init` or later. See `src/host/events.rs`.
+#[cfg(not(target_os = "none"))]
+pub mod host {
+    pub use crate::backend::events::{irq_every, irq_on_readable, EventSourceError};
+}
+
 pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
+pub use ext::{wait_notified, CallError};
 pub use handler::{Handler, Infallible, NullHandler};
 pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};
 pub use message::{
@@ -103,4 +114,14 @@ pub fn stop() -> ! {
 pub mod _private {
     pub use crate::backend::run_main;
     pub use crate::print::debug_print;
+
+    /// The PD name the runner handed over, before `run_main` (host only;
+    /// lets one test binary play several roles).
+    #[cfg(not(target_os = "none"))]
+    pub fn configured_pd_name() -> Option<std::string::String> {
+        let text = std::env::var(crate::backend::config::ENV_VAR).ok()?;
+        crate::backend::config::PdConfig::decode(&text)
+            .ok()
+            .map(|c| c.name)
+    }
 }

@@ -79,7 +79,10 @@ impl fmt::Display for AccessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::OutOfBounds { offset, len, size } => {
-                write!(f, "access {offset:#x}+{len:#x} outside region of {size:#x} bytes")
+                write!(
+                    f,
+                    "access {offset:#x}+{len:#x} outside region of {size:#x} bytes"
+                )
             }
             Self::Misaligned { offset } => write!(f, "misaligned atomic access at {offset:#x}"),
             Self::Permission => f.write_str("mapping does not permit this access"),
@@ -110,12 +113,17 @@ impl MemoryRegion {
     #[cfg(not(target_os = "none"))]
     pub fn host_anonymous(size: usize) -> Self {
         let words = size.div_ceil(8).max(1);
-        let mem: &'static mut [u64] = std::boxed::Box::leak(std::vec![0u64; words].into_boxed_slice());
+        let mem: &'static mut [u64] =
+            std::boxed::Box::leak(std::vec![0u64; words].into_boxed_slice());
         let base = NonNull::from(&mut mem[0]).cast::<u8>();
         Self {
             base,
             size,
-            perms: Perms { read: true, write: true, execute: false },
+            perms: Perms {
+                read: true,
+                write: true,
+                execute: false,
+            },
         }
     }
 
@@ -137,7 +145,11 @@ impl MemoryRegion {
     fn check(&self, offset: usize, len: usize) -> Result<(), AccessError> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size => Ok(()),
-            _ => Err(AccessError::OutOfBounds { offset, len, size: self.size }),
+            _ => Err(AccessError::OutOfBounds {
+                offset,
+                len,
+                size: self.size,
+            }),
         }
     }
 
@@ -147,7 +159,11 @@ impl MemoryRegion {
         // SAFETY: offset is within the mapping (checked above), so the
         // result is within the same allocation and non-null.
         let base = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(offset)) };
-        Ok(Self { base, size: len, perms: self.perms })
+        Ok(Self {
+            base,
+            size: len,
+            perms: self.perms,
+        })
     }
 
     /// Copies `buf.len()` bytes at `offset` out of the region.
@@ -161,7 +177,11 @@ impl MemoryRegion {
         // we hand out. The peer may write concurrently; we only copy bytes
         // (no invariant is assumed about them) and callers validate the copy.
         unsafe {
-            core::ptr::copy_nonoverlapping(self.base.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
+            core::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
         };
         Ok(())
     }
@@ -175,7 +195,11 @@ impl MemoryRegion {
         // SAFETY: the destination range is inside a writable mapping
         // (checked); the source is a private slice.
         unsafe {
-            core::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(offset), data.len())
+            core::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.base.as_ptr().add(offset),
+                data.len(),
+            )
         };
         Ok(())
     }
@@ -229,17 +253,40 @@ mod tests {
         let mut b = [0u8; 4];
         r.read(60, &mut b).unwrap();
         assert_eq!(b, [1, 2, 3, 4]);
-        assert!(matches!(r.write(61, &[0; 4]), Err(AccessError::OutOfBounds { .. })));
-        assert!(matches!(r.read(usize::MAX, &mut b), Err(AccessError::OutOfBounds { .. })));
-        assert!(matches!(r.atomic_u32(2), Err(AccessError::Misaligned { offset: 2 })));
-        assert!(matches!(r.atomic_u64(64), Err(AccessError::OutOfBounds { .. })));
-        r.atomic_u32(60).unwrap().store(7, core::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(
+            r.write(61, &[0; 4]),
+            Err(AccessError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            r.read(usize::MAX, &mut b),
+            Err(AccessError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            r.atomic_u32(2),
+            Err(AccessError::Misaligned { offset: 2 })
+        ));
+        assert!(matches!(
+            r.atomic_u64(64),
+            Err(AccessError::OutOfBounds { .. })
+        ));
+        r.atomic_u32(60)
+            .unwrap()
+            .store(7, core::sync::atomic::Ordering::Relaxed);
         assert_eq!(r.load_u32(60).unwrap(), 7);
         let sub = r.subregion(32, 32).unwrap();
         assert_eq!(sub.load_u32(28).unwrap(), 7);
         assert!(r.subregion(33, 32).is_err());
         // SAFETY: same memory as `r`, which is leaked and so lives forever.
-        let ro = unsafe { MemoryRegion::from_raw_parts(r.base, 64, Perms { read: true, ..Perms::default() }) };
+        let ro = unsafe {
+            MemoryRegion::from_raw_parts(
+                r.base,
+                64,
+                Perms {
+                    read: true,
+                    ..Perms::default()
+                },
+            )
+        };
         assert_eq!(ro.write(0, &[1]), Err(AccessError::Permission));
         assert!(matches!(ro.atomic_u32(0), Err(AccessError::Permission)));
         assert_eq!(ro.load_u32(60).unwrap(), 7);

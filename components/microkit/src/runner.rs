@@ -45,9 +45,9 @@ pub enum CrashPolicy {
 pub enum Sched {
     /// Everything at the runner's own priority.
     None,
-    /// Nice values: the highest priority in the system runs at nice 0,
-    /// lower ones up to nice 19, proportionally (unprivileged users cannot
-    /// go below 0).
+    /// Nice values relative to the runner's: the highest priority in the
+    /// system runs at the runner's nice, lower ones up to 19 more,
+    /// proportionally (capped at nice 19).
     Nice,
     /// SCHED_FIFO with priority 1 + prio·98/254 where permitted (root or
     /// CAP_SYS_NICE), else as `Nice`.
@@ -244,9 +244,13 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
         check(&mr.name)?;
         let fd = mk(&format!("vetted-mr-{}", mr.name), mr.size)?;
         if let Some(prefill) = &mr.prefill {
-            let data = std::fs::read(&prefill.resolved)
-                .map_err(os(format!("reading prefill of {}", prefill.resolved.display())))?;
-            let len = data.len().min(usize::try_from(mr.size).unwrap_or(usize::MAX));
+            let data = std::fs::read(&prefill.resolved).map_err(os(format!(
+                "reading prefill of {}",
+                prefill.resolved.display()
+            )))?;
+            let len = data
+                .len()
+                .min(usize::try_from(mr.size).unwrap_or(usize::MAX));
             std::fs::write(format!("/proc/self/fd/{fd}"), &data[..len])
                 .map_err(os(format!("prefilling memory region {}", mr.name)))?;
         }
@@ -269,7 +273,11 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
                 fd: mr_fds[r],
                 size: system.memory_regions[r].size,
                 vaddr: m.vaddr,
-                perms: Perms { read: m.perms.read, write: m.perms.write, execute: m.perms.execute },
+                perms: Perms {
+                    read: m.perms.read,
+                    write: m.perms.write,
+                    execute: m.perms.execute,
+                },
             });
         }
     }
@@ -297,13 +305,15 @@ fn forward(
     stream: Stream,
     sink: OutputSink,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("out-{name}")).spawn(move || {
-        for line in BufReader::new(src).split(b'\n') {
-            let Ok(line) = line else { break };
-            let text = String::from_utf8_lossy(&line);
-            sink(&name, stream, text.trim_end_matches('\r'));
-        }
-    })
+    std::thread::Builder::new()
+        .name(format!("out-{name}"))
+        .spawn(move || {
+            for line in BufReader::new(src).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line);
+                sink(&name, stream, text.trim_end_matches('\r'));
+            }
+        })
 }
 
 fn default_sink() -> OutputSink {
@@ -326,7 +336,10 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
         for pd in pds {
             let path = image_path(pd, &opts.image_dir);
             if !path.is_file() {
-                return Err(RunError::MissingImage { pd: pd.name.clone(), path });
+                return Err(RunError::MissingImage {
+                    pd: pd.name.clone(),
+                    path,
+                });
             }
         }
     }
@@ -337,15 +350,28 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             pd.name
         ));
     }
-    for mr in system.memory_regions.iter().filter(|m| m.phys_addr.is_some()) {
-        say(&format!("note: memory region '{}' has a phys_addr; on the host it is ordinary shared memory", mr.name));
+    for mr in system
+        .memory_regions
+        .iter()
+        .filter(|m| m.phys_addr.is_some())
+    {
+        say(&format!(
+            "note: memory region '{}' has a phys_addr; on the host it is ordinary shared memory",
+            mr.name
+        ));
     }
     sys::catch_stop_signals();
     let max_prio = pds.iter().map(|p| p.priority).max().unwrap_or(0);
     let mut order: Vec<usize> = (0..pds.len()).collect();
     order.sort_by_key(|&i| core::cmp::Reverse(pds[i].priority));
-    let mut running: Vec<Running> =
-        pds.iter().map(|_| Running { child: None, stopped: false, restarts: 0 }).collect();
+    let mut running: Vec<Running> = pds
+        .iter()
+        .map(|_| Running {
+            child: None,
+            stopped: false,
+            restarts: 0,
+        })
+        .collect();
     let mut threads = Vec::new();
 
     let spawn = |i: usize, threads: &mut Vec<JoinHandle<()>>| -> Result<Child, RunError> {
@@ -358,15 +384,32 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        sys::prepare_child(&mut cmd, plan.configs[i].fds(), sched_for(pd, max_prio, opts.sched));
-        let mut child = cmd.spawn().map_err(os(format!("starting PD '{}'", pd.name)))?;
+        sys::prepare_child(
+            &mut cmd,
+            plan.configs[i].fds(),
+            sched_for(pd, max_prio, opts.sched),
+        );
+        let mut child = cmd
+            .spawn()
+            .map_err(os(format!("starting PD '{}'", pd.name)))?;
         if let Some(out) = child.stdout.take() {
-            threads.push(forward(out, pd.name.clone(), Stream::Stdout, sink.clone()).map_err(os("thread"))?);
+            threads.push(
+                forward(out, pd.name.clone(), Stream::Stdout, sink.clone())
+                    .map_err(os("thread"))?,
+            );
         }
         if let Some(err) = child.stderr.take() {
-            threads.push(forward(err, pd.name.clone(), Stream::Stderr, sink.clone()).map_err(os("thread"))?);
+            threads.push(
+                forward(err, pd.name.clone(), Stream::Stderr, sink.clone())
+                    .map_err(os("thread"))?,
+            );
         }
-        say(&format!("started '{}' (pid {}, priority {})", pd.name, child.id(), pd.priority));
+        say(&format!(
+            "started '{}' (pid {}, priority {})",
+            pd.name,
+            child.id(),
+            pd.priority
+        ));
         Ok(child)
     };
 
@@ -392,7 +435,10 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
     let start = Instant::now();
     let outcome = 'watch: loop {
         if let Some(sig) = sys::take_signal() {
-            say(&format!("{} received: stopping every PD", sys::signal_name(sig)));
+            say(&format!(
+                "{} received: stopping every PD",
+                sys::signal_name(sig)
+            ));
             break 'watch Outcome::Signalled(sig);
         }
         if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
@@ -400,8 +446,12 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             break 'watch Outcome::TimedOut;
         }
         for i in 0..pds.len() {
-            let Some(pid) = running[i].child.as_ref().map(|c| c.id() as i32) else { continue };
-            let Some(exit) = sys::reap(pid, false) else { continue };
+            let Some(pid) = running[i].child.as_ref().map(|c| c.id() as i32) else {
+                continue;
+            };
+            let Some(exit) = sys::reap(pid, false) else {
+                continue;
+            };
             running[i].child = None;
             // Anything the PD started goes with it.
             sys::kill_group(pid);
@@ -413,11 +463,15 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                 }
                 _ => {
                     let how = match exit {
-                        Exit::Signal(s) => format!("killed by signal {s} ({})", sys::signal_name(s)),
+                        Exit::Signal(s) => {
+                            format!("killed by signal {s} ({})", sys::signal_name(s))
+                        }
                         Exit::Code(c) => format!("exited with status {c}"),
                     };
                     say(&format!("PD '{name}' crashed: {how}"));
-                    if opts.on_crash == CrashPolicy::Restart && running[i].restarts < opts.max_restarts {
+                    if opts.on_crash == CrashPolicy::Restart
+                        && running[i].restarts < opts.max_restarts
+                    {
                         running[i].restarts += 1;
                         say(&format!(
                             "restarting '{name}' (restart {} of {})",
@@ -427,11 +481,17 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                             Ok(c) => running[i].child = Some(c),
                             Err(e) => {
                                 say(&e.to_string());
-                                break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                                break 'watch Outcome::Crashed {
+                                    pd: name.clone(),
+                                    exit,
+                                };
                             }
                         }
                     } else {
-                        break 'watch Outcome::Crashed { pd: name.clone(), exit };
+                        break 'watch Outcome::Crashed {
+                            pd: name.clone(),
+                            exit,
+                        };
                     }
                 }
             }

@@ -124,6 +124,20 @@ impl Config {
         }
     }
 
+    /// The configuration for a Microkit 2.3.0 board name (`qemu_virt_aarch64`,
+    /// `qemu_virt_aarch64_el1`, `rpi4b`, `rpi4b_1gb`, `rpi4b_2gb`,
+    /// `rpi4b_4gb`, `rpi4b_8gb`, `x86_64_generic`), non-SMP. `None` for any
+    /// other name.
+    pub fn for_board(board: &str) -> Option<Config> {
+        Some(match board {
+            "qemu_virt_aarch64" => Config::qemu_virt_aarch64(),
+            "qemu_virt_aarch64_el1" => Config::aarch64_el1(),
+            "rpi4b" | "rpi4b_1gb" | "rpi4b_2gb" | "rpi4b_4gb" | "rpi4b_8gb" => Config::rpi4b(),
+            "x86_64_generic" => Config::x86_64(),
+            _ => return None,
+        })
+    }
+
     /// The page sizes the architecture supports, smallest first.
     pub fn page_sizes(&self) -> [u64; 2] {
         [SMALL_PAGE, LARGE_PAGE]

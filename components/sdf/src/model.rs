@@ -30,6 +30,51 @@ pub struct SystemDescription {
     pub warnings: Vec<Warning>,
 }
 
+impl SystemDescription {
+    /// Index of the protection domain called `name`.
+    pub fn pd_index(&self, name: &str) -> Option<usize> {
+        self.protection_domains.iter().position(|p| p.name == name)
+    }
+
+    /// The memory region called `name`.
+    pub fn memory_region(&self, name: &str) -> Option<&MemoryRegion> {
+        self.memory_regions.iter().find(|m| m.name == name)
+    }
+
+    /// Every channel end of PD `pd` with the end at the other side, as
+    /// `(local, remote)`. A loop-back channel (both ends in `pd`) appears
+    /// twice, once from each end.
+    pub fn channel_ends(&self, pd: usize) -> impl Iterator<Item = (&ChannelEnd, &ChannelEnd)> + '_ {
+        self.channels.iter().flat_map(move |ch| {
+            let a = (ch.end_a.pd == pd).then_some((&ch.end_a, &ch.end_b));
+            let b = (ch.end_b.pd == pd).then_some((&ch.end_b, &ch.end_a));
+            a.into_iter().chain(b)
+        })
+    }
+
+    /// The children of PD `pd` (indices).
+    pub fn children(&self, pd: usize) -> impl Iterator<Item = usize> + '_ {
+        self.protection_domains
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.parent == Some(pd))
+            .map(|(i, _)| i)
+    }
+}
+
+impl Perms {
+    /// Rights as Microkit's `perms` string (`r`, `w`, `x` in that order).
+    pub fn as_microkit_str(&self) -> String {
+        let mut s = String::new();
+        for (on, c) in [(self.read, 'r'), (self.write, 'w'), (self.execute, 'x')] {
+            if on {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
 /// Access rights of a mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Perms {
@@ -95,7 +140,8 @@ pub struct SetVar {
 /// A protection domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtectionDomain {
-    /// Unique name (at most 64 bytes, as Microkit's `microkit_name`).
+    /// Unique name. Any length is accepted, as by Microkit; its monitor keeps
+    /// the first 64 bytes (see [`Warning::LongPdName`]).
     pub name: String,
     /// Priority, 0..=254.
     pub priority: u8,

@@ -501,3 +501,48 @@ fn error_messages_read_like_the_tool() {
         "t.system:5:5: vaddr (0x1000000000000000) must be less than 0xffffffc000 on element 'map'"
     );
 }
+
+#[test]
+fn lookup_helpers() {
+    let sd = ok(&with_ab(
+        "  <memory_region name=\"m\" size=\"0x1000\"/>\n  <channel>\n    <end pd=\"a\" id=\"0\" pp=\"true\"/>\n    <end pd=\"b\" id=\"5\"/>\n  </channel>\n  <channel>\n    <end pd=\"a\" id=\"1\"/>\n    <end pd=\"a\" id=\"2\"/>\n  </channel>",
+    ));
+    assert_eq!(sd.pd_index("b"), Some(1));
+    assert_eq!(sd.pd_index("nope"), None);
+    assert_eq!(sd.memory_region("m").map(|m| m.size), Some(0x1000));
+    let of_a: Vec<(u8, u8)> = sd.channel_ends(0).map(|(l, r)| (l.id, r.id)).collect();
+    assert_eq!(of_a, [(0, 5), (1, 2), (2, 1)]);
+    let of_b: Vec<(u8, usize)> = sd.channel_ends(1).map(|(l, r)| (l.id, r.pd)).collect();
+    assert_eq!(of_b, [(5, 0)]);
+    assert_eq!(sd.children(0).count(), 0);
+    assert_eq!(RW.as_microkit_str(), "rw");
+}
+
+#[test]
+fn board_presets() {
+    assert_eq!(
+        Config::for_board("qemu_virt_aarch64"),
+        Some(Config::default())
+    );
+    assert!(
+        !Config::for_board("qemu_virt_aarch64_el1")
+            .unwrap()
+            .hypervisor
+    );
+    assert_eq!(
+        Config::for_board("rpi4b_4gb").unwrap().vspace_user_top,
+        0xfff_ffff_ffff
+    );
+    assert_eq!(
+        Config::for_board("x86_64_generic").unwrap().arch,
+        Arch::X86_64
+    );
+    assert_eq!(Config::for_board("maaxboard"), None);
+    // The Pi's larger address space admits mappings QEMU's does not.
+    let text = "<system>\n  <memory_region name=\"m\" size=\"0x1000\"/>\n  <protection_domain name=\"a\">\n    <program_image path=\"a\"/>\n    <map mr=\"m\" vaddr=\"0x10000000000\"/>\n  </protection_domain>\n</system>";
+    assert!(parse(text, "t", &Config::rpi4b()).is_ok());
+    assert!(matches!(
+        parse(text, "t", &Config::default()).unwrap_err().kind,
+        ErrorKind::VaddrTooHigh { .. }
+    ));
+}

@@ -33,7 +33,8 @@ run    validates it, then starts every protection domain as a Linux process
        --timeout     stop every PD after SECS seconds (exit status 0)
        The run ends (status 0) when every active (non-passive) PD has stopped.
        Ctrl-C / SIGTERM stop every PD (status 130 / 143).
---board        qemu_virt_aarch64 (default) or rpi4b: kernel facts for validation
+--board        a Microkit 2.3.0 board name (qemu_virt_aarch64 default, rpi4b, ...):
+               kernel facts for validation
 --search-path  directory searched for prefill_path files (repeatable)";
 
 struct Args {
@@ -76,7 +77,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--max-restarts" => {
-                a.max_restarts = value("--max-restarts")?.parse().map_err(|_| "--max-restarts: not a number")?
+                a.max_restarts = value("--max-restarts")?
+                    .parse()
+                    .map_err(|_| "--max-restarts: not a number")?
             }
             "--sched" => {
                 a.sched = match value("--sched")?.as_str() {
@@ -87,15 +90,16 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--timeout" => {
-                let secs: f64 = value("--timeout")?.parse().map_err(|_| "--timeout: not a number")?;
-                a.timeout = Some(Duration::try_from_secs_f64(secs).map_err(|_| "--timeout: out of range")?);
+                let secs: f64 = value("--timeout")?
+                    .parse()
+                    .map_err(|_| "--timeout: not a number")?;
+                a.timeout =
+                    Some(Duration::try_from_secs_f64(secs).map_err(|_| "--timeout: out of range")?);
             }
             "--board" => {
-                a.config = match value("--board")?.as_str() {
-                    "qemu_virt_aarch64" => sdf::Config::qemu_virt_aarch64(),
-                    "rpi4b" => sdf::Config::rpi4b(),
-                    v => return Err(format!("--board: expected qemu_virt_aarch64 or rpi4b, not {v:?}")),
-                }
+                let board = value("--board")?;
+                a.config = sdf::Config::for_board(&board)
+                    .ok_or_else(|| format!("--board: unknown Microkit board {board:?}"))?;
             }
             "--search-path" => search_paths.push(PathBuf::from(value("--search-path")?)),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
@@ -110,7 +114,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
 
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1).peekable();
-    if matches!(argv.peek().map(String::as_str), None | Some("-h" | "--help" | "help")) {
+    if matches!(
+        argv.peek().map(String::as_str),
+        None | Some("-h" | "--help" | "help")
+    ) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }

@@ -9,7 +9,10 @@ use microkit::{debug_println, Channel, MemoryRegion, NullHandler};
 
 const SERVER: Channel = Channel::new(CLIENT_TO_SERVER);
 
-fn ask(client: &Client<MAX_MESSAGE>, req: Request) -> Result<Result<Response, HelloError>, CallError> {
+fn ask(
+    client: &Client<MAX_MESSAGE>,
+    req: Request,
+) -> Result<Result<Response, HelloError>, CallError> {
     let answer = client.call(&req);
     debug_println!("{req:?} -> {answer:?}");
     answer
@@ -26,8 +29,21 @@ fn init() -> NullHandler {
     ok &= ask(&client, Request::Add(u32::MAX, 1)) == Ok(Err(HelloError::Overflow));
     ok &= ask(&client, Request::Divide(7, 0)) == Ok(Err(HelloError::DivideByZero));
     SERVER.notify();
-    ok &= matches!(ask(&client, Request::Stats), Ok(Ok(Response::Stats { requests: 3, notifications: 1 })));
-    debug_println!("{}", if ok { "all answers as expected" } else { "UNEXPECTED ANSWER" });
+    ok &= matches!(
+        ask(&client, Request::Stats),
+        Ok(Ok(Response::Stats {
+            requests: 3,
+            notifications: 1
+        }))
+    );
+    debug_println!(
+        "{}",
+        if ok {
+            "all answers as expected"
+        } else {
+            "UNEXPECTED ANSWER"
+        }
+    );
     microkit::stop()
 }
 

@@ -5,7 +5,9 @@
 
 use example_hello::{Counter, HelloError, Request, Response, MAX_MESSAGE, RPC_BUFFER};
 use ipc::rpc::Server;
-use microkit::{debug_println, Channel, ChannelSet, Handler, Infallible, MemoryRegion, MessageInfo};
+use microkit::{
+    debug_println, Channel, ChannelSet, Handler, Infallible, MemoryRegion, MessageInfo,
+};
 
 struct HelloServer {
     rpc: Server<MAX_MESSAGE>,
@@ -15,9 +17,17 @@ struct HelloServer {
 impl Handler for HelloServer {
     type Error = Infallible;
 
-    fn protected(&mut self, _channel: Channel, msg_info: MessageInfo) -> Result<MessageInfo, Infallible> {
+    fn protected(
+        &mut self,
+        _channel: Channel,
+        msg_info: MessageInfo,
+    ) -> Result<MessageInfo, Infallible> {
         let counter = &mut self.counter;
-        Ok(self.rpc.handle(msg_info, |req: Request| -> Result<Response, HelloError> { counter.answer(req) }))
+        Ok(self
+            .rpc
+            .handle(msg_info, |req: Request| -> Result<Response, HelloError> {
+                counter.answer(req)
+            }))
     }
 
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Infallible> {
@@ -32,8 +42,16 @@ fn init() -> HelloServer {
         Ok(b) => b,
         Err(e) => panic!("{RPC_BUFFER}: {e}"),
     };
-    debug_println!("{} up (passive: {}), buffer of {} bytes", microkit::pd_name(), microkit::pd_is_passive(), buf.size());
-    HelloServer { rpc: Server::new(buf), counter: Counter::default() }
+    debug_println!(
+        "{} up (passive: {}), buffer of {} bytes",
+        microkit::pd_name(),
+        microkit::pd_is_passive(),
+        buf.size()
+    );
+    HelloServer {
+        rpc: Server::new(buf),
+        counter: Counter::default(),
+    }
 }
 
 microkit::protection_domain!(init);

@@ -136,16 +136,21 @@ impl PdConfig {
                 Err(std::format!("channel id out of range in {line:?}"))
             }
         }
-        let mut c = PdConfig { ctl: -1, ..Default::default() };
+        let mut c = PdConfig {
+            ctl: -1,
+            ..Default::default()
+        };
         for line in text.lines().filter(|l| !l.is_empty()) {
             let mut f = line.split('\t');
             match f.next() {
                 Some("name") => c.name = f.next().unwrap_or("").to_string(),
                 Some("passive") => c.passive = f.next() == Some("1"),
                 Some("ctl") => c.ctl = num(f.next(), line)?,
-                Some("notify") => {
-                    c.notify.push((chan(f.next(), line)?, num(f.next(), line)?, chan(f.next(), line)?))
-                }
+                Some("notify") => c.notify.push((
+                    chan(f.next(), line)?,
+                    num(f.next(), line)?,
+                    chan(f.next(), line)?,
+                )),
                 Some("notify_in") => c.notify_in.push(chan(f.next(), line)?),
                 Some("ppc") => c.ppc.push((
                     chan(f.next(), line)?,
@@ -167,7 +172,14 @@ impl PdConfig {
                         write: p.contains('w'),
                         execute: p.contains('x'),
                     };
-                    c.maps.push(MapConfig { name, symbol, fd, size, vaddr, perms });
+                    c.maps.push(MapConfig {
+                        name,
+                        symbol,
+                        fd,
+                        size,
+                        vaddr,
+                        perms,
+                    });
                 }
                 _ => return Err(std::format!("unknown line {line:?}")),
             }
@@ -200,7 +212,11 @@ mod tests {
                 fd: 13,
                 size: 0x1000,
                 vaddr: 0x2000_0000,
-                perms: Perms { read: true, write: false, execute: false },
+                perms: Perms {
+                    read: true,
+                    write: false,
+                    execute: false
+                },
             }],
         };
         assert_eq!(PdConfig::decode(&c.encode()).unwrap(), c);

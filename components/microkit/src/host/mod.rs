@@ -19,6 +19,7 @@
 #![allow(unsafe_code)]
 
 pub mod config;
+pub mod events;
 pub mod sys;
 
 use core::cell::RefCell;
@@ -148,7 +149,10 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         irq_mask: 0,
         maps: Vec::new(),
         spin: Duration::from_micros(
-            std::env::var("VETTED_SPIN_US").ok().and_then(|s| s.parse().ok()).unwrap_or(20),
+            std::env::var("VETTED_SPIN_US")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(20),
         ),
     };
     for (id, fd, peer) in c.notify {
@@ -186,11 +190,18 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         // never unmapped; other PDs access it concurrently, which
         // `MemoryRegion` allows only through copies and atomics.
         let region = unsafe { MemoryRegion::from_raw_parts(p, size, m.perms) };
-        st.maps.push(Mapped { name: m.name, symbol: m.symbol, region });
+        st.maps.push(Mapped {
+            name: m.name,
+            symbol: m.symbol,
+            region,
+        });
+        // A region may be mapped twice: close its fd only after the loop.
         if !cache.iter().any(|(f, _)| *f == m.fd) {
-            sys::close(m.fd);
+            cache.push((m.fd, 0));
         }
     }
+    // Mappings stay valid without their descriptors; close them so nothing
+    // this PD starts inherits them.
     for (fd, _) in cache {
         sys::close(fd);
     }
@@ -217,6 +228,9 @@ pub(crate) fn notify(channel: usize) {
 }
 
 pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
+    if events::ack(channel) {
+        return Ok(());
+    }
     // The host delivers no hardware interrupts, so there is never anything
     // to acknowledge; the channel must still be an interrupt of this PD.
     if state().irq_mask & (1 << channel) == 0 {
@@ -227,7 +241,9 @@ pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
 
 fn load_msg(slot: &Slot) -> MessageInfo {
     // Clamped: the peer may have written anything.
-    let count = usize::try_from(slot.count.load(Acquire)).unwrap_or(MSG_MAX_LENGTH).min(MSG_MAX_LENGTH);
+    let count = usize::try_from(slot.count.load(Acquire))
+        .unwrap_or(MSG_MAX_LENGTH)
+        .min(MSG_MAX_LENGTH);
     MRS.with(|m| {
         let mut m = m.borrow_mut();
         for (dst, src) in m.iter_mut().zip(&slot.mrs).take(count) {
@@ -276,7 +292,10 @@ fn wait_until(
     }
     let max_ns = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     let mut budget = SPIN_BUDGET_NS.load(Relaxed).min(max_ns);
-    if budget == 0 && max_ns > 0 && SPIN_SKIPPED.fetch_add(1, Relaxed) % PROBE_EVERY == PROBE_EVERY - 1 {
+    if budget == 0
+        && max_ns > 0
+        && SPIN_SKIPPED.fetch_add(1, Relaxed) % PROBE_EVERY == PROBE_EVERY - 1
+    {
         budget = PROBE_SPIN_NS.min(max_ns);
     }
     if budget > 0 {
@@ -337,7 +356,7 @@ pub(crate) fn pp_call(channel: usize, msg: MessageInfo) -> MessageInfo {
 }
 
 fn poll(st: &State) -> Option<Event> {
-    let n = st.ctl.notify.swap(0, SeqCst) & st.notify_in_mask;
+    let n = st.ctl.notify.swap(0, SeqCst) & (st.notify_in_mask | events::extra_mask());
     if n != 0 {
         return Some(Event::Notified(ChannelSet::from_bits(n)));
     }
@@ -363,7 +382,8 @@ fn poll(st: &State) -> Option<Event> {
 }
 
 fn pending(st: &State) -> bool {
-    st.ctl.notify.load(SeqCst) & st.notify_in_mask != 0 || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
+    st.ctl.notify.load(SeqCst) & (st.notify_in_mask | events::extra_mask()) != 0
+        || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
 }
 
 pub(crate) fn recv() -> Event {
@@ -442,7 +462,10 @@ pub(crate) fn stop() -> ! {
 pub fn run_main<H: Handler>(init: impl FnOnce() -> H) -> ! {
     let cfg = match std::env::var(config::ENV_VAR) {
         Ok(text) => PdConfig::decode(&text),
-        Err(_) => Err("this program is a protection domain; start it with `vetted run SYSTEM.system`".to_string()),
+        Err(_) => Err(
+            "this program is a protection domain; start it with `vetted run SYSTEM.system`"
+                .to_string(),
+        ),
     };
     let st = match cfg.and_then(init_state) {
         Ok(st) => st,
@@ -460,3 +483,5 @@ pub fn run_main<H: Handler>(init: impl FnOnce() -> H) -> ! {
     let _ = writeln!(std::io::stderr(), "{}: handler error: {e}", pd_name());
     std::process::exit(1)
 }
+
+pub(crate) use events::{pp_call_timeout, wait_notified};

@@ -50,7 +50,12 @@ pub fn prot(read: bool, write: bool, execute: bool) -> i32 {
 /// first (`MAP_FIXED_NOREPLACE`, never clobbering an existing mapping), and
 /// falls back to an address of the kernel's choice. Returns the address and
 /// whether it is the requested one.
-pub fn map_shared(fd: i32, size: usize, prot: i32, at: Option<u64>) -> io::Result<(NonNull<u8>, bool)> {
+pub fn map_shared(
+    fd: i32,
+    size: usize,
+    prot: i32,
+    at: Option<u64>,
+) -> io::Result<(NonNull<u8>, bool)> {
     if let Some(addr) = at.filter(|a| *a != 0) {
         // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping, so
         // this cannot invalidate memory the program uses; on failure nothing
@@ -67,10 +72,16 @@ pub fn map_shared(fd: i32, size: usize, prot: i32, at: Option<u64>) -> io::Resul
         };
         if p != libc::MAP_FAILED {
             if p as u64 == addr {
-                return Ok((NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?, true));
+                return Ok((
+                    NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?,
+                    true,
+                ));
             }
             // Old kernels treat the flag as a hint: keep what we got.
-            return Ok((NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?, false));
+            return Ok((
+                NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?,
+                false,
+            ));
         }
     }
     // SAFETY: a fresh mapping at an address of the kernel's choice cannot
@@ -196,7 +207,7 @@ pub fn signal_name(sig: i32) -> &'static str {
 pub enum SchedRequest {
     /// Leave it alone.
     None,
-    /// `setpriority` with this nice value.
+    /// `setpriority` with this nice value, relative to the runner's.
     Nice(i32),
     /// SCHED_FIFO at this priority (1..=99), falling back to `Nice`.
     Fifo(i32, i32),
@@ -204,10 +215,19 @@ pub enum SchedRequest {
 
 /// Prepares a PD's `Command`: dies with the runner, own process group,
 /// inherits `fds`, scheduled as `sched`.
-pub fn prepare_child(cmd: &mut std::process::Command, fds: std::vec::Vec<i32>, sched: SchedRequest) {
+pub fn prepare_child(
+    cmd: &mut std::process::Command,
+    fds: std::vec::Vec<i32>,
+    sched: SchedRequest,
+) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is always safe.
     let parent = unsafe { libc::getpid() };
+    // Nice values are relative to the runner's own (which may be niced).
+    // SAFETY: getpriority has no memory effects; -1 is also a valid nice, so
+    // errors are not distinguished (the runner's nice is always readable).
+    let base = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let nice = move |n: i32| (base + n).min(19);
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe system calls (prctl, getppid, setpgid, fcntl,
     // sched_setscheduler, setpriority, _exit); it allocates nothing (`fds`
@@ -225,12 +245,12 @@ pub fn prepare_child(cmd: &mut std::process::Command, fds: std::vec::Vec<i32>, s
             match sched {
                 SchedRequest::None => {}
                 SchedRequest::Nice(n) => {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                    libc::setpriority(libc::PRIO_PROCESS, 0, nice(n));
                 }
                 SchedRequest::Fifo(p, n) => {
                     let param = libc::sched_param { sched_priority: p };
                     if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
-                        libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                        libc::setpriority(libc::PRIO_PROCESS, 0, nice(n));
                     }
                 }
             }

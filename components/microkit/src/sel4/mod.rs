@@ -35,6 +35,18 @@ pub(crate) fn pp_call(_channel: usize, _msg_info: MessageInfo) -> MessageInfo {
     not_yet!("Channel::pp_call")
 }
 
+pub(crate) fn pp_call_timeout(
+    _channel: usize,
+    _msg_info: MessageInfo,
+    _timeout: core::time::Duration,
+) -> Result<MessageInfo, crate::CallError> {
+    not_yet!("Channel::pp_call_timeout")
+}
+
+pub(crate) fn wait_notified(_mask: crate::ChannelSet) -> crate::ChannelSet {
+    not_yet!("wait_notified")
+}
+
 pub(crate) fn recv() -> Event {
     not_yet!("seL4_Recv")
 }

@@ -5,9 +5,12 @@
 use std::sync::atomic::Ordering;
 
 use ipc::queue::{Consumer, Producer, QueueError};
+use ipc::rpc::{self, CallError, ServerError};
+use ipc::PeerMisbehaviour;
 use microkit::{
     debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo, NullHandler,
 };
+use serde::{Deserialize, Serialize};
 
 const ROUNDS: u64 = 1000;
 const CALLS: u64 = 2000;
@@ -19,14 +22,19 @@ fn region(name: &str) -> MemoryRegion {
     MemoryRegion::by_name(name).unwrap_or_else(|e| panic!("memory region {name}: {e}"))
 }
 
-/// 64-bit FNV-1a.
+/// FNV-1a over 64-bit little-endian words (fast enough in debug builds).
 fn fnv(mut h: u64, data: &[u8]) -> u64 {
-    for b in data {
-        h ^= u64::from(*b);
+    for w in data.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..w.len()].copy_from_slice(w);
+        h ^= u64::from_le_bytes(b);
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     h
 }
+
+/// Payload bytes per data message: after a type byte and 7 bytes padding.
+const PAYLOAD: usize = SLOT - 4 - 8;
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 struct PingPong {
@@ -38,7 +46,10 @@ impl Handler for PingPong {
     type Error = String;
     fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
         if !channels.contains(CH) {
-            return Err(format!("notified on unexpected channels {}", channels.display()));
+            return Err(format!(
+                "notified on unexpected channels {}",
+                channels.display()
+            ));
         }
         self.n += 1;
         if self.ping && self.n == ROUNDS {
@@ -55,7 +66,7 @@ impl Handler for PingPong {
 }
 
 fn client() -> NullHandler {
-    let tag = microkit::pd_name().len() as u64;
+    let tag: u64 = microkit::pd_name().bytes().map(u64::from).sum();
     for i in 0..CALLS {
         microkit::set_mr(0, i);
         microkit::set_mr(1, i * 2);
@@ -63,26 +74,49 @@ fn client() -> NullHandler {
         let reply = CH.pp_call(MessageInfo::new(i % 100, 3));
         let (sum, echo) = (microkit::get_mr(0), microkit::get_mr(1));
         if reply.label() != i % 100 + 1 || reply.count() != 2 || sum != i * 3 + tag || echo != tag {
-            panic!("{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}", microkit::pd_name());
+            panic!(
+                "{}: bad reply {reply:?} mr0={sum} mr1={echo} to call {i}",
+                microkit::pd_name()
+            );
         }
     }
     debug_println!("{}: {CALLS} calls ok", microkit::pd_name());
+    CH.notify(); // tell the server this client is done
     microkit::stop()
 }
 
 struct Server {
     calls: u64,
     busy: bool,
+    clients: usize,
+    done: ChannelSet,
 }
 
 impl Handler for Server {
     type Error = String;
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        self.done = ChannelSet::from_bits(self.done.bits() | channels.bits());
+        if self.done.iter().count() == self.clients {
+            debug_println!(
+                "server: {} calls from {} clients, done",
+                self.calls,
+                self.clients
+            );
+            microkit::stop();
+        }
+        Ok(())
+    }
+
     fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
         if self.busy {
             return Err("two calls at once".into());
         }
         self.busy = true;
-        let (a, b, tag) = (microkit::get_mr(0), microkit::get_mr(1), microkit::get_mr(2));
+        let (a, b, tag) = (
+            microkit::get_mr(0),
+            microkit::get_mr(1),
+            microkit::get_mr(2),
+        );
         microkit::set_mr(0, a + b + tag);
         microkit::set_mr(1, tag);
         self.calls += 1;
@@ -94,56 +128,198 @@ impl Handler for Server {
     }
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+enum Req {
+    Add(u32, u32),
+    Hello(String),
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum AppError {
+    Overflow,
+}
+
+struct RpcServer {
+    rpc: rpc::Server<256>,
+}
+
+impl Handler for RpcServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        Ok(self
+            .rpc
+            .handle(msg, |req: Req| -> Result<String, AppError> {
+                match req {
+                    Req::Add(a, b) => a
+                        .checked_add(b)
+                        .map(|s| s.to_string())
+                        .ok_or(AppError::Overflow),
+                    Req::Hello(name) => Ok(format!("hello, {name}")),
+                }
+            }))
+    }
+}
+
+/// A typed client, then the same channel misused by hand: every misuse
+/// must come back as the matching typed server error.
+fn rpc_client() -> NullHandler {
+    let buf = region("rpc");
+    let client = rpc::Client::<256>::new(CH, buf);
+    let mut ok = true;
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(40, 2));
+    ok &= r == Ok(Ok("42".into()));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(u32::MAX, 1));
+    ok &= r == Ok(Err(AppError::Overflow));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Hello("vetted".into()));
+    ok &= r == Ok(Ok("hello, vetted".into()));
+    let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Hello("x".repeat(300)));
+    ok &= r == Err(CallError::Encode);
+    // By hand: a length beyond the buffer, garbage bytes, a wrong label.
+    microkit::set_mr(0, 1 << 40);
+    ok &= CH.pp_call(MessageInfo::new(0, 1)).label() == ServerError::BadRequestLength.label();
+    ok &= buf.write(0, &[0xff; 8]).is_ok();
+    microkit::set_mr(0, 8);
+    ok &= CH.pp_call(MessageInfo::new(0, 1)).label() == ServerError::BadRequest.label();
+    ok &= CH.pp_call(MessageInfo::new(7, 1)).label() == ServerError::BadRequestLabel.label();
+    debug_println!(
+        "rpcclient: {}",
+        if ok {
+            "typed answers and errors ok"
+        } else {
+            "WRONG"
+        }
+    );
+    microkit::stop()
+}
+
+/// A server that answers every call with a different protocol violation.
+struct EvilServer {
+    calls: u64,
+    buf: MemoryRegion,
+}
+
+impl Handler for EvilServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, _: MessageInfo) -> Result<MessageInfo, String> {
+        self.calls += 1;
+        Ok(match self.calls {
+            1 => {
+                microkit::set_mr(0, u64::MAX);
+                MessageInfo::new(0, 1)
+            }
+            2 => MessageInfo::new(99, 0),
+            3 => {
+                self.buf.write(0, &[0xff; 16]).map_err(|e| e.to_string())?;
+                microkit::set_mr(0, 16);
+                MessageInfo::new(0, 1)
+            }
+            _ => MessageInfo::new(0, 0),
+        })
+    }
+}
+
+fn rpc_victim() -> NullHandler {
+    let client = rpc::Client::<256>::new(CH, region("rpc"));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r: Result<Result<String, AppError>, CallError> = client.call(&Req::Add(1, 2));
+        seen.push(r);
+    }
+    let want = [
+        Err(CallError::Peer(PeerMisbehaviour::BadLength {
+            len: u64::MAX,
+        })),
+        Err(CallError::Peer(PeerMisbehaviour::BadLabel { label: 99 })),
+        Err(CallError::Peer(PeerMisbehaviour::Decode)),
+        Err(CallError::Peer(PeerMisbehaviour::BadCount { count: 0 })),
+    ];
+    let ok = seen == want;
+    debug_println!(
+        "rpcvictim: {} {seen:?}",
+        if ok { "every violation typed" } else { "WRONG" }
+    );
+    microkit::stop()
+}
+
+struct Flaky {
+    life: u32,
+    server: Server,
+}
+
+impl Handler for Flaky {
+    type Error = String;
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        if self.life == 1 && self.server.calls == 10 {
+            std::process::abort();
+        }
+        self.server.protected(ch, msg)
+    }
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        self.server.notified(channels)
+    }
+}
+
 struct Producing {
     q: Producer,
     sent: u64,
     sum: u64,
     state: u64,
     notifies: u64,
-    done: bool,
+    /// The message being sent (kept when the queue is full).
+    chunk: Vec<u8>,
+    pending: usize,
 }
 
 impl Producing {
+    /// The next message: data, then a trailer with the total and checksum.
+    fn next(&mut self) -> usize {
+        let chunk = &mut self.chunk;
+        if self.sent < QUEUE_BYTES {
+            let n = ((QUEUE_BYTES - self.sent) as usize).min(PAYLOAD);
+            chunk[0] = 0;
+            for w in chunk[8..8 + n].chunks_mut(8) {
+                // xorshift64
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                let bytes = self.state.to_le_bytes();
+                w.copy_from_slice(&bytes[..w.len()]);
+            }
+            self.sent += n as u64;
+            self.sum = fnv(self.sum, &chunk[8..8 + n]);
+            n + 8
+        } else {
+            chunk[0] = 1;
+            chunk[1..9].copy_from_slice(&self.sent.to_le_bytes());
+            chunk[9..17].copy_from_slice(&self.sum.to_le_bytes());
+            17
+        }
+    }
+
+    /// Pushes until the queue is full (then waits for the consumer's
+    /// notification) or everything is sent (then stops this PD).
     fn fill(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; SLOT - 4];
         loop {
-            if self.done {
-                return Ok(());
+            if self.pending == 0 {
+                self.pending = self.next();
             }
-            let msg_len;
-            if self.sent < QUEUE_BYTES {
-                let n = ((QUEUE_BYTES - self.sent) as usize).min(chunk.len() - 1);
-                chunk[0] = 0;
-                for b in &mut chunk[1..=n] {
-                    // xorshift64
-                    self.state ^= self.state << 13;
-                    self.state ^= self.state >> 7;
-                    self.state ^= self.state << 17;
-                    *b = self.state as u8;
-                }
-                msg_len = n + 1;
-            } else {
-                chunk[0] = 1;
-                chunk[1..9].copy_from_slice(&self.sent.to_le_bytes());
-                chunk[9..17].copy_from_slice(&self.sum.to_le_bytes());
-                msg_len = 17;
-            }
-            match self.q.push(&chunk[..msg_len]) {
+            match self.q.push(&self.chunk[..self.pending]) {
                 Ok(()) => {
-                    if chunk[0] == 0 {
-                        self.sent += (msg_len - 1) as u64;
-                        self.sum = fnv(self.sum, &chunk[1..msg_len]);
-                    } else {
-                        self.done = true;
+                    let trailer = self.chunk[0] == 1;
+                    self.pending = 0;
+                    if self.q.signal_if_requested() {
+                        self.notifies += 1;
+                    }
+                    if trailer {
                         debug_println!(
                             "producer: sent {} bytes, checksum {:016x}, {} notifications",
                             self.sent,
                             self.sum,
                             self.notifies
                         );
-                    }
-                    if self.q.signal_if_requested() {
-                        self.notifies += 1;
+                        // The consumer runs concurrently, so this can happen
+                        // even during init.
+                        microkit::stop();
                     }
                 }
                 Err(QueueError::Full) => {
@@ -163,11 +339,7 @@ impl Producing {
 impl Handler for Producing {
     type Error = String;
     fn notified(&mut self, _: ChannelSet) -> Result<(), String> {
-        self.fill()?;
-        if self.done {
-            microkit::stop();
-        }
-        Ok(())
+        self.fill()
     }
 }
 
@@ -185,9 +357,9 @@ impl Handler for Consuming {
         let mut buf = vec![0u8; SLOT];
         loop {
             match self.q.pop(&mut buf) {
-                Ok(Some(n)) if n >= 1 && buf[0] == 0 => {
-                    self.got += (n - 1) as u64;
-                    self.sum = fnv(self.sum, &buf[1..n]);
+                Ok(Some(n)) if n >= 8 && buf[0] == 0 => {
+                    self.got += (n - 8) as u64;
+                    self.sum = fnv(self.sum, &buf[8..n]);
                 }
                 Ok(Some(17)) if buf[0] == 1 => {
                     let total = u64::from_le_bytes(buf[1..9].try_into().unwrap_or_default());
@@ -198,7 +370,11 @@ impl Handler for Consuming {
                         self.got,
                         self.sum,
                         self.wakeups,
-                        if ok { "checksum ok" } else { "CHECKSUM MISMATCH" }
+                        if ok {
+                            "checksum ok"
+                        } else {
+                            "CHECKSUM MISMATCH"
+                        }
                     );
                     self.q.signal_if_requested();
                     microkit::stop();
@@ -235,9 +411,23 @@ fn mapped_as(r: &MemoryRegion, perms: &str) -> bool {
         let mut f = l.split_whitespace();
         let range = f.next().unwrap_or("");
         let p = f.next().unwrap_or("");
-        let start = range.split('-').next().and_then(|s| usize::from_str_radix(s, 16).ok());
+        let start = range
+            .split('-')
+            .next()
+            .and_then(|s| usize::from_str_radix(s, 16).ok());
         start == Some(base) && p == perms
     })
+}
+
+/// This process's nice value (field 19 of /proc/self/stat).
+fn own_nice() -> i64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(16)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN)
 }
 
 fn perms() -> NullHandler {
@@ -248,19 +438,26 @@ fn perms() -> NullHandler {
     ok &= mapped_as(&ro, "r--s");
     ok &= ro.write(0, &[1]) == Err(microkit::AccessError::Permission);
     ok &= rw.write(0, b"hello").is_ok();
+    // The same region mapped a second time, read-only, sees the write.
+    let again = region("rw_again");
+    let mut b = [0u8; 5];
+    ok &= again.read(0, &mut b).is_ok() && &b == b"hello" && mapped_as(&again, "r--s");
+    ok &= again.as_ptr() as usize == 0x4002_0000;
     ok &= MemoryRegion::by_name("nonexistent").is_err();
-    debug_println!("perms: {} (rw at {:p}, ro at {:p}, {} bytes)", if ok { "ok" } else { "WRONG" }, rw.as_ptr(), ro.as_ptr(), ro.size());
+    debug_println!(
+        "perms: {} (rw at {:p}, ro at {:p}, {} bytes)",
+        if ok { "ok" } else { "WRONG" },
+        rw.as_ptr(),
+        ro.as_ptr(),
+        ro.size()
+    );
     microkit::stop()
 }
 
 fn main() {
-    // The role comes from the PD name; the runner hands it over in the
-    // environment, read by `run_main` (which exits if it is missing).
-    let name = std::env::var(microkit_env()).ok().and_then(|c| {
-        c.lines().find_map(|l| l.strip_prefix("name\t").map(str::to_string))
-    });
-    let role = name.unwrap_or_default();
-    let role = role.trim_end_matches(|c: char| c.is_ascii_digit());
+    // The role comes from the PD name, minus trailing digits.
+    let name = microkit::_private::configured_pd_name().unwrap_or_default();
+    let role = name.trim_end_matches(|c: char| c.is_ascii_digit());
     match role {
         "ping" => microkit::_private::run_main(|| {
             CH.notify();
@@ -270,26 +467,67 @@ fn main() {
         "client" => microkit::_private::run_main(client),
         "server" => microkit::_private::run_main(|| {
             debug_println!("server: passive={}", microkit::pd_is_passive());
-            Server { calls: 0, busy: false }
+            let clients = name.trim_start_matches("server").parse().unwrap_or(1);
+            Server {
+                calls: 0,
+                busy: false,
+                clients,
+                done: ChannelSet::default(),
+            }
+        }),
+        "flaky" => microkit::_private::run_main(|| {
+            // A server that crashes in the middle of its first call.
+            let lives = region("lives")
+                .atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let life = lives.fetch_add(1, Ordering::SeqCst) + 1;
+            debug_println!("flaky: life {life}");
+            Flaky {
+                life,
+                server: Server {
+                    calls: 0,
+                    busy: false,
+                    clients: 1,
+                    done: ChannelSet::default(),
+                },
+            }
         }),
         "producer" => microkit::_private::run_main(|| {
             let q = Producer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
-            let mut p = Producing { q, sent: 0, sum: FNV_START, state: 0x9e37_79b9_7f4a_7c15, notifies: 0, done: false };
+            let mut p = Producing {
+                q,
+                sent: 0,
+                sum: FNV_START,
+                state: 0x9e37_79b9_7f4a_7c15,
+                notifies: 0,
+                chunk: vec![0; SLOT],
+                pending: 0,
+            };
             if let Err(e) = p.fill() {
                 panic!("{e}");
             }
+            // The consumer may have looked before anything was queued and
+            // then found data, so asked for nothing: kick it once.
+            CH.notify();
             p
         }),
         "consumer" => microkit::_private::run_main(|| {
             let q = Consumer::new(region("queue"), SLOT, CH).unwrap_or_else(|e| panic!("{e}"));
             // Ask for a notification before anything is produced.
             let _ = q.request_signal();
-            Consuming { q, got: 0, sum: FNV_START, wakeups: 0 }
+            Consuming {
+                q,
+                got: 0,
+                sum: FNV_START,
+                wakeups: 0,
+            }
         }),
         "garbage" => microkit::_private::run_main(|| {
             // Claims 0xdeadbeef messages in a queue of far fewer slots.
             let r = region("queue");
-            r.atomic_u32(0).unwrap_or_else(|e| panic!("{e}")).store(0xdead_beef, Ordering::SeqCst);
+            r.atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .store(0xdead_beef, Ordering::SeqCst);
             CH.notify();
             debug_println!("garbage: wrote a bogus tail index");
             microkit::stop();
@@ -297,7 +535,9 @@ fn main() {
             NullHandler::new()
         }),
         "crasher" => microkit::_private::run_main(|| {
-            let lives = region("lives").atomic_u32(0).unwrap_or_else(|e| panic!("{e}"));
+            let lives = region("lives")
+                .atomic_u32(0)
+                .unwrap_or_else(|e| panic!("{e}"));
             let life = lives.fetch_add(1, Ordering::SeqCst) + 1;
             debug_println!("crasher: life {life}");
             if life < 3 {
@@ -313,13 +553,24 @@ fn main() {
             NullHandler::new()
         }),
         "perms" => microkit::_private::run_main(perms),
+        "rpcserver" => microkit::_private::run_main(|| RpcServer {
+            rpc: rpc::Server::new(region("rpc")),
+        }),
+        "rpcclient" => microkit::_private::run_main(rpc_client),
+        "evilserver" => microkit::_private::run_main(|| EvilServer {
+            calls: 0,
+            buf: region("rpc"),
+        }),
+        "rpcvictim" => microkit::_private::run_main(rpc_victim),
+        "nice" => microkit::_private::run_main(|| {
+            debug_println!("{}: nice {}", microkit::pd_name(), own_nice());
+            microkit::stop();
+            #[allow(unreachable_code)]
+            NullHandler::new()
+        }),
         other => {
             eprintln!("vetted-testpd: unknown role {other:?}");
             std::process::exit(3)
         }
     }
-}
-
-fn microkit_env() -> &'static str {
-    "VETTED_PD"
 }
