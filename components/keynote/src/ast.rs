@@ -113,11 +113,13 @@ pub enum FloatExpr {
     FromStr(Box<StrExpr>),
 }
 
-/// A compiled regular expression.
+/// A compiled regular expression (both engines run in linear time).
 #[derive(Debug)]
-pub struct Regex {
-    /// The linear-time matcher.
-    pub re: regex_automata::meta::Regex,
+pub enum Regex {
+    /// Simple pattern, no captures needed: the bit-parallel matcher.
+    Fast(crate::fastre::FastRegex),
+    /// Anything else: regex-automata's meta engine.
+    General(regex_automata::meta::Regex),
 }
 
 /// The right-hand side of `~=`.

@@ -24,8 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ring::signature as rsig;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::traits::PublicKeyParts;
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use sha1::Digest;
 
 use crate::error::{Error, ErrorKind};
@@ -40,12 +39,6 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    fn suffix(self) -> &'static str {
-        match self {
-            Encoding::Hex => "hex",
-            Encoding::Base64 => "base64",
-        }
-    }
     /// Encodes bytes.
     pub fn encode(self, data: &[u8]) -> String {
         match self {
@@ -74,16 +67,21 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
-    fn prefix(self) -> &'static str {
-        match self {
-            KeyAlgorithm::Rsa => "rsa",
-            KeyAlgorithm::Ed25519 => "ed25519",
-            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
-        }
-    }
     /// The `<alg>-<enc>:` name of public keys.
     pub fn key_name(self, enc: Encoding) -> String {
-        alloc::format!("{}-{}:", self.prefix(), enc.suffix())
+        self.key_prefix(enc).into()
+    }
+
+    /// The `<alg>-<enc>:` name of public keys, without allocating.
+    pub fn key_prefix(self, enc: Encoding) -> &'static str {
+        match (self, enc) {
+            (KeyAlgorithm::Rsa, Encoding::Hex) => "rsa-hex:",
+            (KeyAlgorithm::Rsa, Encoding::Base64) => "rsa-base64:",
+            (KeyAlgorithm::Ed25519, Encoding::Hex) => "ed25519-hex:",
+            (KeyAlgorithm::Ed25519, Encoding::Base64) => "ed25519-base64:",
+            (KeyAlgorithm::EcdsaP256, Encoding::Hex) => "ecdsa-p256-hex:",
+            (KeyAlgorithm::EcdsaP256, Encoding::Base64) => "ecdsa-p256-base64:",
+        }
     }
 }
 
@@ -109,17 +107,23 @@ impl SigAlgorithm {
             SigAlgorithm::EcdsaP256Sha256 => KeyAlgorithm::EcdsaP256,
         }
     }
-    fn stem(self) -> &'static str {
-        match self {
-            SigAlgorithm::RsaSha1 => "sig-rsa-sha1",
-            SigAlgorithm::RsaSha256 => "sig-rsa-sha256",
-            SigAlgorithm::Ed25519 => "sig-ed25519",
-            SigAlgorithm::EcdsaP256Sha256 => "sig-ecdsa-p256-sha256",
-        }
-    }
     /// The `sig-...-<enc>:` name, colon included.
     pub fn name(self, enc: Encoding) -> String {
-        alloc::format!("{}-{}:", self.stem(), enc.suffix())
+        self.prefix(enc).into()
+    }
+
+    /// The `sig-...-<enc>:` name, without allocating.
+    pub fn prefix(self, enc: Encoding) -> &'static str {
+        match (self, enc) {
+            (SigAlgorithm::RsaSha1, Encoding::Hex) => "sig-rsa-sha1-hex:",
+            (SigAlgorithm::RsaSha1, Encoding::Base64) => "sig-rsa-sha1-base64:",
+            (SigAlgorithm::RsaSha256, Encoding::Hex) => "sig-rsa-sha256-hex:",
+            (SigAlgorithm::RsaSha256, Encoding::Base64) => "sig-rsa-sha256-base64:",
+            (SigAlgorithm::Ed25519, Encoding::Hex) => "sig-ed25519-hex:",
+            (SigAlgorithm::Ed25519, Encoding::Base64) => "sig-ed25519-base64:",
+            (SigAlgorithm::EcdsaP256Sha256, Encoding::Hex) => "sig-ecdsa-p256-sha256-hex:",
+            (SigAlgorithm::EcdsaP256Sha256, Encoding::Base64) => "sig-ecdsa-p256-sha256-base64:",
+        }
     }
 }
 
@@ -129,7 +133,11 @@ const ALL_SIGS: [SigAlgorithm; 4] = [
     SigAlgorithm::Ed25519,
     SigAlgorithm::EcdsaP256Sha256,
 ];
-const ALL_KEYS: [KeyAlgorithm; 3] = [KeyAlgorithm::Rsa, KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256];
+const ALL_KEYS: [KeyAlgorithm; 3] = [
+    KeyAlgorithm::Rsa,
+    KeyAlgorithm::Ed25519,
+    KeyAlgorithm::EcdsaP256,
+];
 const REFUSED_KEY_PREFIXES: [&str; 4] = ["dsa-hex:", "dsa-base64:", "x509-hex:", "x509-base64:"];
 const REFUSED_SIG_PREFIXES: [&str; 6] = [
     "sig-dsa-sha1-hex:",
@@ -150,7 +158,6 @@ pub struct RsaKey {
     n: Vec<u8>,
     e: Vec<u8>,
     der: Vec<u8>,
-    key: rsa::RsaPublicKey,
 }
 
 /// A decoded public key. Equality is on the canonical form (the key's
@@ -226,11 +233,19 @@ impl PublicKey {
         let bad = || Error::new(ErrorKind::BadKey);
         match alg {
             KeyAlgorithm::Rsa => {
-                let key = rsa::RsaPublicKey::from_pkcs1_der(bits).map_err(|_| bad())?;
-                let n = key.n().to_bytes_be();
-                let e = key.e().to_bytes_be();
-                let der = key.to_pkcs1_der().map_err(|_| bad())?.as_bytes().to_vec();
-                Ok(PublicKey::Rsa(Box::new(RsaKey { n, e, der, key })))
+                let (n, e) = parse_rsa_public_der(bits).ok_or_else(bad)?;
+                // 1024..=8192-bit moduli, odd exponent >= 3 (no 512-bit toys).
+                let nbits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                if !(1024..=8192).contains(&nbits)
+                    || e.is_empty()
+                    || e.len() > 8
+                    || e[e.len() - 1] & 1 == 0
+                    || e == [1]
+                {
+                    return Err(bad());
+                }
+                let der = rsa_public_der(&n, &e);
+                Ok(PublicKey::Rsa(Box::new(RsaKey { n, e, der })))
             }
             KeyAlgorithm::Ed25519 => {
                 let k: [u8; 32] = bits.try_into().map_err(|_| bad())?;
@@ -255,9 +270,14 @@ impl PublicKey {
         match (alg, self) {
             (SigAlgorithm::RsaSha1, PublicKey::Rsa(k)) => {
                 let payload = sha1_octet_string(parts);
-                k.key
-                    .verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig)
-                    .is_ok()
+                let n = rsa::BigUint::from_bytes_be(&k.n);
+                let e = rsa::BigUint::from_bytes_be(&k.e);
+                match rsa::RsaPublicKey::new_with_max_size(n, e, 8192) {
+                    Ok(key) => key
+                        .verify(rsa::Pkcs1v15Sign::new_unprefixed(), &payload, sig)
+                        .is_ok(),
+                    Err(_) => false,
+                }
             }
             (SigAlgorithm::RsaSha256, PublicKey::Rsa(k)) => {
                 let msg = concat(parts);
@@ -280,6 +300,102 @@ impl PublicKey {
             _ => false,
         }
     }
+}
+
+/// Reads a DER length at `d[*i..]`.
+fn der_len(d: &[u8], i: &mut usize) -> Option<usize> {
+    let first = *d.get(*i)?;
+    *i += 1;
+    if first < 0x80 {
+        return Some(usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 3 {
+        return None;
+    }
+    let mut len = 0usize;
+    for _ in 0..n {
+        len = (len << 8) | usize::from(*d.get(*i)?);
+        *i += 1;
+    }
+    if len < 0x80 {
+        return None; // not minimal
+    }
+    Some(len)
+}
+
+/// Reads a DER INTEGER that must be positive; returns its magnitude
+/// without leading zeros.
+fn der_uint<'d>(d: &'d [u8], i: &mut usize) -> Option<&'d [u8]> {
+    if *d.get(*i)? != 0x02 {
+        return None;
+    }
+    *i += 1;
+    let len = der_len(d, i)?;
+    let v = d.get(*i..i.checked_add(len)?)?;
+    *i += len;
+    let first = *v.first()?;
+    if first & 0x80 != 0 {
+        return None; // negative
+    }
+    if first == 0 && v.len() > 1 && v[1] & 0x80 == 0 {
+        return None; // not minimal
+    }
+    let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    Some(&v[start..])
+}
+
+/// Parses DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn parse_rsa_public_der(d: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut i = 0;
+    if *d.first()? != 0x30 {
+        return None;
+    }
+    i += 1;
+    let len = der_len(d, &mut i)?;
+    if i + len != d.len() {
+        return None;
+    }
+    let n = der_uint(d, &mut i)?.to_vec();
+    let e = der_uint(d, &mut i)?.to_vec();
+    if i != d.len() || n.is_empty() {
+        return None;
+    }
+    Some((n, e))
+}
+
+fn der_push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else if len < 0x10000 {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
+    }
+}
+
+fn der_push_uint(out: &mut Vec<u8>, v: &[u8]) {
+    let pad = v.first().is_some_and(|b| b & 0x80 != 0);
+    out.push(0x02);
+    der_push_len(out, v.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(v);
+}
+
+/// Canonical DER `RSAPublicKey` from magnitudes.
+fn rsa_public_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    der_push_uint(&mut body, n);
+    der_push_uint(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.push(0x30);
+    der_push_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
 }
 
 fn concat(parts: &[&[u8]]) -> Vec<u8> {
@@ -325,8 +441,8 @@ impl Principal {
         }
         for alg in ALL_KEYS {
             for enc in [Encoding::Hex, Encoding::Base64] {
-                let name = alg.key_name(enc);
-                if starts_with_ci(text, &name) {
+                let name = alg.key_prefix(enc);
+                if starts_with_ci(text, name) {
                     let bits = enc.decode(&text[name.len()..])?;
                     return Ok(Principal::Key(PublicKey::from_bytes(alg, &bits)?));
                 }
@@ -383,8 +499,8 @@ pub fn parse_sig_name(text: &str) -> Result<(SigAlgorithm, Encoding, usize), Err
     }
     for alg in ALL_SIGS {
         for enc in [Encoding::Hex, Encoding::Base64] {
-            let name = alg.name(enc);
-            if starts_with_ci(text, &name) {
+            let name = alg.prefix(enc);
+            if starts_with_ci(text, name) {
                 return Ok((alg, enc, name.len()));
             }
         }
@@ -486,8 +602,9 @@ impl PrivateKey {
                 Self::from_bytes(alg, doc.as_ref())
             }
             KeyAlgorithm::EcdsaP256 => {
-                let doc = rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
-                    .map_err(|_| fail())?;
+                let doc =
+                    rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
+                        .map_err(|_| fail())?;
                 Self::from_bytes(alg, doc.as_ref())
             }
         }
@@ -506,7 +623,8 @@ impl PrivateKey {
                 })
             }
             KeyAlgorithm::Ed25519 => {
-                let pair = rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
+                let pair =
+                    rsig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bits).map_err(|_| bad())?;
                 Ok(PrivateKey::Ed25519 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -514,8 +632,12 @@ impl PrivateKey {
             }
             KeyAlgorithm::EcdsaP256 => {
                 let rng = ring::rand::SystemRandom::new();
-                let pair = rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, bits, &rng)
-                    .map_err(|_| bad())?;
+                let pair = rsig::EcdsaKeyPair::from_pkcs8(
+                    &rsig::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    bits,
+                    &rng,
+                )
+                .map_err(|_| bad())?;
                 Ok(PrivateKey::EcdsaP256 {
                     pair: Box::new(pair),
                     pkcs8: bits.to_vec(),
@@ -538,8 +660,8 @@ impl PrivateKey {
         }
         for alg in ALL_KEYS {
             for enc in [Encoding::Hex, Encoding::Base64] {
-                let name = alg.key_name(enc);
-                if starts_with_ci(rest, &name) {
+                let name = alg.key_prefix(enc);
+                if starts_with_ci(rest, name) {
                     let bits = enc.decode(&rest[name.len()..])?;
                     return Self::from_bytes(alg, &bits);
                 }
@@ -600,8 +722,12 @@ impl PrivateKey {
         match (alg, self) {
             (SigAlgorithm::RsaSha1, PrivateKey::Rsa { key, .. }) => {
                 let payload = sha1_octet_string(parts);
-                key.sign_with_rng(&mut RingRng(rng), rsa::Pkcs1v15Sign::new_unprefixed(), &payload)
-                    .map_err(|_| fail())
+                key.sign_with_rng(
+                    &mut RingRng(rng),
+                    rsa::Pkcs1v15Sign::new_unprefixed(),
+                    &payload,
+                )
+                .map_err(|_| fail())
             }
             (SigAlgorithm::RsaSha256, PrivateKey::Rsa { der, .. }) => {
                 let pair = rsig::RsaKeyPair::from_der(der).map_err(|_| fail())?;
@@ -633,23 +759,38 @@ pub fn hex_encode(data: &[u8]) -> String {
     s
 }
 
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Strict hex decoding (either case, even length).
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, Error> {
     let b = text.as_bytes();
     if b.len() % 2 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
-    let nib = |c: u8| -> Result<u8, Error> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(Error::new(ErrorKind::BadEncoding)),
-        }
-    };
     let mut out = Vec::with_capacity(b.len() / 2);
+    let mut bad = 0u8;
     for pair in b.chunks_exact(2) {
-        out.push((nib(pair[0])? << 4) | nib(pair[1])?);
+        let hi = HEX_VAL[usize::from(pair[0])];
+        let lo = HEX_VAL[usize::from(pair[1])];
+        bad |= (hi | lo) & 0xf0;
+        out.push((hi << 4) | (lo & 0x0f));
+    }
+    if bad != 0 {
+        return Err(Error::new(ErrorKind::BadEncoding));
     }
     Ok(out)
 }
@@ -660,12 +801,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         s.push(B64[(n >> 18) as usize & 63] as char);
         s.push(B64[(n >> 12) as usize & 63] as char);
-        s.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        s.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        s.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     s
 }
@@ -791,10 +944,16 @@ mod tests {
             assert!(pk.verify(sig, &[b"hello world"], &s));
             assert!(!pk.verify(sig, &[b"hello worle"], &s));
             let pk_text = pk.to_text(Encoding::Hex);
-            assert_eq!(Principal::parse(&pk_text).unwrap(), Principal::Key(pk.clone()));
+            assert_eq!(
+                Principal::parse(&pk_text).unwrap(),
+                Principal::Key(pk.clone())
+            );
             // The same key in another encoding, or upper case, is the same principal.
             let upper = pk_text.to_uppercase();
-            assert_eq!(Principal::parse(&upper).unwrap(), Principal::parse(&pk.to_text(Encoding::Base64)).unwrap());
+            assert_eq!(
+                Principal::parse(&upper).unwrap(),
+                Principal::parse(&pk.to_text(Encoding::Base64)).unwrap()
+            );
         }
     }
 }

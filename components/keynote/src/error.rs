@@ -149,14 +149,18 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BadLocalConstant => {
                 f.write_str("local constant defined twice or named with a leading '_'")
             }
-            ErrorKind::ReservedAttribute => f.write_str("attribute names starting with '_' are reserved"),
+            ErrorKind::ReservedAttribute => {
+                f.write_str("attribute names starting with '_' are reserved")
+            }
             ErrorKind::BadThreshold => f.write_str("bad K in K-of(...)"),
             ErrorKind::BadRegex => f.write_str("regular expression too long or invalid"),
             ErrorKind::NotConstant => {
                 f.write_str("field must be made of literals and Local-Constants only")
             }
             ErrorKind::LimitExceeded(what) => write!(f, "limit exceeded: {what}"),
-            ErrorKind::RefusedAlgorithm => f.write_str("refused algorithm (DSA, MD5 and X.509 are not accepted)"),
+            ErrorKind::RefusedAlgorithm => {
+                f.write_str("refused algorithm (DSA, MD5 and X.509 are not accepted)")
+            }
             ErrorKind::UnknownAlgorithm => f.write_str("unknown key or signature algorithm"),
             ErrorKind::BadEncoding => f.write_str("malformed hex or base64 encoding"),
             ErrorKind::BadKey => f.write_str("invalid key"),

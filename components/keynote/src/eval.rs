@@ -57,13 +57,18 @@ impl<'a> Ctx<'a> {
     pub fn root(&mut self) -> usize {
         let s = self.s;
         let p = s.policy as usize;
-        let Some(list) = s.by_authorizer.get(p) else { return 0 };
+        let Some(list) = s.by_authorizer.get(p) else {
+            return 0;
+        };
         if let Some(m) = self.memo.get_mut(p) {
             *m = IN_PROGRESS;
         }
         let mut best = 0;
         for &ai in list {
-            let Some(Some(e)) = s.assertions.get(ai as usize) else { continue };
+            let Some(Some(e)) = s.assertions.get(ai as usize) else {
+                continue;
+            };
+            let e: &'a Entry = e;
             if e.status != Status::Usable || e.origin != crate::Origin::Policy {
                 continue;
             }
@@ -102,7 +107,10 @@ impl<'a> Ctx<'a> {
         self.memo[pi] = IN_PROGRESS;
         let mut best = 0;
         for &ai in list {
-            let Some(Some(e)) = s.assertions.get(ai as usize) else { continue };
+            let Some(Some(e)) = s.assertions.get(ai as usize) else {
+                continue;
+            };
+            let e: &'a Entry = e;
             if e.status != Status::Usable {
                 continue;
             }
@@ -163,9 +171,14 @@ impl<'a> Ctx<'a> {
                 }
             }
             LicExpr::KOf(k, list) => {
-                let mut vals: Vec<usize> = list.iter().map(|r| self.principal_ref(r, e, depth)).collect();
+                let mut vals: Vec<usize> = list
+                    .iter()
+                    .map(|r| self.principal_ref(r, e, depth))
+                    .collect();
                 vals.sort_unstable_by(|a, b| b.cmp(a));
-                vals.get((*k as usize).saturating_sub(1)).copied().unwrap_or(0)
+                vals.get((*k as usize).saturating_sub(1))
+                    .copied()
+                    .unwrap_or(0)
             }
         }
     }
@@ -175,7 +188,9 @@ impl<'a> Ctx<'a> {
             PrincipalRef::Static(p) => self.principal(*p, depth),
             PrincipalRef::Dynamic(x) => {
                 let Ok(text) = self.str(x, e) else { return 0 };
-                let Ok(p) = Principal::parse(&text) else { return 0 };
+                let Ok(p) = Principal::parse(&text) else {
+                    return 0;
+                };
                 let canon = p.canonical();
                 if self.authorizers.iter().any(|(_, c)| *c == canon) {
                     return self.max();
@@ -238,18 +253,23 @@ impl<'a> Ctx<'a> {
                 let hay = self.str(l, e)?;
                 let dynamic;
                 let re = match rhs {
-                    RegexRhs::Static(r) => &r.re,
+                    RegexRhs::Static(r) => &**r,
                     RegexRhs::Invalid => return Err(Rt),
                     RegexRhs::Dynamic(x) => {
                         let pat = self.str(x, e)?;
-                        dynamic = build_regex(&pat, &self.s.limits).ok_or(Rt)?;
+                        dynamic = build_regex(&pat, &self.s.limits, e.compiled.uses_captures)
+                            .ok_or(Rt)?;
                         &dynamic
                     }
                 };
                 self.captures.clear();
-                if !e.compiled.uses_captures {
-                    return Ok(re.is_match(hay.as_bytes()));
-                }
+                let re = match re {
+                    Regex::Fast(f) => return Ok(f.is_match(hay.as_bytes())),
+                    Regex::General(g) if !e.compiled.uses_captures => {
+                        return Ok(g.is_match(hay.as_bytes()))
+                    }
+                    Regex::General(g) => g,
+                };
                 let mut caps = re.create_captures();
                 re.captures(hay.as_bytes(), &mut caps);
                 if !caps.is_match() {
@@ -261,7 +281,8 @@ impl<'a> Ctx<'a> {
                     match caps.get_group(i) {
                         Some(span) => {
                             let bytes = hay.as_bytes().get(span.start..span.end).unwrap_or(&[]);
-                            self.captures.push(String::from_utf8_lossy(bytes).into_owned());
+                            self.captures
+                                .push(String::from_utf8_lossy(bytes).into_owned());
                         }
                         None => break,
                     }
@@ -341,7 +362,9 @@ impl<'a> Ctx<'a> {
             Special::MinTrust => Cow::Borrowed(values.first().map_or("", |v| &**v)),
             Special::MaxTrust => Cow::Borrowed(values.last().map_or("", |v| &**v)),
             Special::Values => Cow::Owned(join(values.iter().map(|v| &**v))),
-            Special::ActionAuthorizers => Cow::Owned(join(self.authorizers.iter().map(|(t, _)| &**t))),
+            Special::ActionAuthorizers => {
+                Cow::Owned(join(self.authorizers.iter().map(|(t, _)| &**t)))
+            }
         }
     }
 
@@ -350,7 +373,9 @@ impl<'a> Ctx<'a> {
             StrExpr::Lit(s) => Cow::Borrowed(&**s),
             StrExpr::Attr(id) => Cow::Borrowed(self.attr(*id)),
             StrExpr::Special(sp) => self.special(*sp),
-            StrExpr::Capture(n) => Cow::Owned(self.captures.get(*n as usize).cloned().unwrap_or_default()),
+            StrExpr::Capture(n) => {
+                Cow::Owned(self.captures.get(*n as usize).cloned().unwrap_or_default())
+            }
             StrExpr::Concat(a, b) => {
                 let mut s = self.str(a, e)?.into_owned();
                 s.push_str(&self.str(b, e)?);
@@ -385,7 +410,12 @@ impl<'a> Ctx<'a> {
         if let Some(&id) = self.s.attrs.get(name) {
             return Cow::Borrowed(self.attr(id));
         }
-        Cow::Borrowed(self.attrs.iter().find(|(n, _)| **n == *name).map_or("", |(_, v)| &**v))
+        Cow::Borrowed(
+            self.attrs
+                .iter()
+                .find(|(n, _)| **n == *name)
+                .map_or("", |(_, v)| &**v),
+        )
     }
 }
 

@@ -35,15 +35,7 @@ pub fn split_assertions(text: &str) -> Vec<Chunk> {
         while start > 0 && b[start - 1] != b'\n' {
             start -= 1;
         }
-        let mut end = b.len();
-        let mut j = i;
-        while j + 1 < b.len() {
-            if b[j] == b'\n' && b[j + 1] == b'\n' {
-                end = j + 1;
-                break;
-            }
-            j += 1;
-        }
+        let end = text[i..].find("\n\n").map_or(b.len(), |off| i + off + 1);
         out.push(Chunk { start, end });
         i = end;
     }
@@ -79,7 +71,10 @@ pub struct RawAssertion {
 /// 1-based line number of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> u32 {
     let upto = offset.min(text.len());
-    1 + text.as_bytes()[..upto].iter().filter(|&&c| c == b'\n').count() as u32
+    1 + text.as_bytes()[..upto]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count() as u32
 }
 
 fn field_of(keyword: &[u8]) -> Option<Field> {
@@ -136,9 +131,10 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
             }
             continue;
         }
-        while i < j && b[i] != b':' {
-            i += 1;
-        }
+        i = b[i..j]
+            .iter()
+            .position(|&c| c == b':')
+            .map_or(j, |off| i + off);
         if i >= j {
             return Err(err(ErrorKind::MissingColon, ks, None));
         }
@@ -146,15 +142,18 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
         let ts = i + 1;
         let field = match field_of(&b[ks..ke]) {
             Some(f) => f,
-            None if b[ks..ke].contains(&b'\n') => return Err(err(ErrorKind::MissingColon, ks, None)),
+            None if b[ks..ke].contains(&b'\n') => {
+                return Err(err(ErrorKind::MissingColon, ks, None))
+            }
             None => return Err(err(ErrorKind::UnknownField, ks, None)),
         };
         // End of field: end of the assertion, or a newline followed by a
         // character that is neither white space nor '#'.
         let mut te = j;
         let mut k = ts;
-        while k < j {
-            if b[k] == b'\n' && k + 1 < j && !b[k + 1].is_ascii_whitespace() && b[k + 1] != b'#' {
+        while let Some(off) = b[k..j].iter().position(|&c| c == b'\n') {
+            k += off;
+            if k + 1 < j && !b[k + 1].is_ascii_whitespace() && b[k + 1] != b'#' {
                 te = k;
                 break;
             }
@@ -221,12 +220,18 @@ pub struct Token {
 }
 
 const OPS: [&str; 28] = [
-    "&&", "||", "->", "~=", "==", "!=", "<=", ">=", "(", ")", "{", "}", ";", "!", "<", ">", "+", "-", "*",
-    "/", "%", "^", ".", "$", "@", "&", ",", "=",
+    "&&", "||", "->", "~=", "==", "!=", "<=", ">=", "(", ")", "{", "}", ";", "!", "<", ">", "+",
+    "-", "*", "/", "%", "^", ".", "$", "@", "&", ",", "=",
 ];
 
 /// Lexes `text[start..end]`. `keypred` enables `K-of`.
-pub fn lex(text: &str, start: usize, end: usize, field: Field, keypred: bool) -> Result<Vec<Token>, Error> {
+pub fn lex(
+    text: &str,
+    start: usize,
+    end: usize,
+    field: Field,
+    keypred: bool,
+) -> Result<Vec<Token>, Error> {
     let b = text.as_bytes();
     let err = |k: ErrorKind, at: usize| Error::at(k, line_of(text, at), Some(field));
     let mut out = Vec::new();
@@ -246,7 +251,10 @@ pub fn lex(text: &str, start: usize, end: usize, field: Field, keypred: bool) ->
         let at = i;
         if c == b'"' {
             let (s, next) = lex_string(text, i + 1, end).map_err(|k| err(k, at))?;
-            out.push(Token { tok: Tok::Str(s), at });
+            out.push(Token {
+                tok: Tok::Str(s),
+                at,
+            });
             i = next;
             continue;
         }
@@ -256,8 +264,13 @@ pub fn lex(text: &str, start: usize, end: usize, field: Field, keypred: bool) ->
                 k += 1;
             }
             if keypred && c != b'0' && text[k..end].starts_with("-of") {
-                let n: u32 = text[i..k].parse().map_err(|_| err(ErrorKind::BadThreshold, at))?;
-                out.push(Token { tok: Tok::KOf(n), at });
+                let n: u32 = text[i..k]
+                    .parse()
+                    .map_err(|_| err(ErrorKind::BadThreshold, at))?;
+                out.push(Token {
+                    tok: Tok::KOf(n),
+                    at,
+                });
                 i = k + 3;
                 continue;
             }
@@ -266,13 +279,23 @@ pub fn lex(text: &str, start: usize, end: usize, field: Field, keypred: bool) ->
                 while m < end && b[m].is_ascii_digit() {
                     m += 1;
                 }
-                let v: f64 = text[i..m].parse().map_err(|_| err(ErrorKind::BadNumber, at))?;
-                out.push(Token { tok: Tok::Float(v), at });
+                let v: f64 = text[i..m]
+                    .parse()
+                    .map_err(|_| err(ErrorKind::BadNumber, at))?;
+                out.push(Token {
+                    tok: Tok::Float(v),
+                    at,
+                });
                 i = m;
                 continue;
             }
-            let v: i64 = text[i..k].parse().map_err(|_| err(ErrorKind::BadNumber, at))?;
-            out.push(Token { tok: Tok::Int(v), at });
+            let v: i64 = text[i..k]
+                .parse()
+                .map_err(|_| err(ErrorKind::BadNumber, at))?;
+            out.push(Token {
+                tok: Tok::Int(v),
+                at,
+            });
             i = k;
             continue;
         }
@@ -295,7 +318,10 @@ pub fn lex(text: &str, start: usize, end: usize, field: Field, keypred: bool) ->
         }
         match OPS.iter().find(|op| text[i..end].starts_with(**op)) {
             Some(op) => {
-                out.push(Token { tok: Tok::Op(op), at });
+                out.push(Token {
+                    tok: Tok::Op(op),
+                    at,
+                });
                 i += op.len();
             }
             None => return Err(err(ErrorKind::Syntax("unexpected character"), at)),
@@ -311,6 +337,14 @@ fn lex_string(text: &str, mut i: usize, end: usize) -> Result<(String, usize), E
     let mut s = String::new();
     let mut run = i;
     while i < end {
+        // Skip plain characters quickly.
+        i += b[i..end]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+            .unwrap_or(end - i);
+        if i >= end {
+            break;
+        }
         match b[i] {
             b'"' => {
                 s.push_str(&text[run..i]);

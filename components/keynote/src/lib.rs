@@ -44,14 +44,20 @@ pub mod ast;
 pub mod crypto;
 mod error;
 mod eval;
+pub mod fastre;
 pub mod lex;
 mod parse;
+pub use parse::build_general_regex;
 mod session;
 pub mod text;
 
-pub use crypto::{Encoding, KeyAlgorithm, Principal, PrivateKey, PublicKey, SigAlgorithm, Signature};
+pub use crypto::{
+    Encoding, KeyAlgorithm, Principal, PrivateKey, PublicKey, SigAlgorithm, Signature,
+};
 pub use error::{Error, ErrorKind, Field};
-pub use session::{AssertionId, Diagnostic, Explanation, Origin, Query, Reason, Session, Status, Verdict};
+pub use session::{
+    AssertionId, Diagnostic, Explanation, Origin, Query, Reason, Session, Status, Verdict,
+};
 
 /// Bounds on hostile input. The defaults suit policies written by people
 /// and credentials sent over the network.

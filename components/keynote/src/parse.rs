@@ -18,6 +18,9 @@ pub(crate) trait Interner {
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind>;
 }
 
+/// Local-Constants: (name, value) pairs.
+pub(crate) type Consts = Vec<(Box<str>, Box<str>)>;
+
 /// Licensees field state.
 #[derive(Debug)]
 pub(crate) enum LicField {
@@ -45,7 +48,7 @@ pub(crate) struct Compiled {
     pub authorizer_principal: Principal,
     pub licensees: LicField,
     pub conditions: Option<Vec<Clause>>,
-    pub consts: Vec<(Box<str>, Box<str>)>,
+    pub consts: Consts,
     pub signature: Option<SigInfo>,
     pub uses_captures: bool,
     /// Absolute range of the assertion in the text.
@@ -79,16 +82,25 @@ pub(crate) fn compile(
     };
 
     if let Some((toks, _)) = mk(Field::Version, false)? {
-        let ok = matches!(toks.as_slice(), [Token { tok: Tok::Int(2), .. }])
-            || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
+        let ok = matches!(
+            toks.as_slice(),
+            [Token {
+                tok: Tok::Int(2),
+                ..
+            }]
+        ) || matches!(toks.as_slice(), [Token { tok: Tok::Str(s), .. }] if s == "2");
         if !ok {
             let r = find(Field::Version).map_or(0, |r| r.value_start);
-            return Err(Error::at(ErrorKind::BadVersion, lex::line_of(text, r), Some(Field::Version)));
+            return Err(Error::at(
+                ErrorKind::BadVersion,
+                lex::line_of(text, r),
+                Some(Field::Version),
+            ));
         }
     }
 
     // Local-Constants apply to every field, wherever they appear.
-    let mut consts: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut consts: Consts = Vec::new();
     if let Some((toks, end)) = mk(Field::LocalConstants, false)? {
         let mut p = P::new(text, toks, end, Field::LocalConstants, limits, cx, &[]);
         consts = p.local_constants()?;
@@ -99,12 +111,18 @@ pub(crate) fn compile(
 
     let (authorizer, authorizer_principal) = {
         let (toks, end) = mk(Field::Authorizer, false)?.ok_or_else(|| {
-            Error::at(ErrorKind::MissingAuthorizer, lex::line_of(text, chunk.start), None)
+            Error::at(
+                ErrorKind::MissingAuthorizer,
+                lex::line_of(text, chunk.start),
+                None,
+            )
         })?;
         let mut p = P::new(text, toks, end, Field::Authorizer, limits, cx, consts_ref);
         let s = p.constant_string()?;
         let principal = Principal::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
-        let idx = p.cx.principal(principal.clone(), &s).map_err(|k| p.err_at_start(k))?;
+        let idx =
+            p.cx.principal(principal.clone(), &s)
+                .map_err(|k| p.err_at_start(k))?;
         (idx, principal)
     };
 
@@ -122,7 +140,17 @@ pub(crate) fn compile(
     let conditions = match mk(Field::Conditions, false)? {
         None => None,
         Some((toks, end)) => {
+            // Whether `_N` capture attributes may be read (directly, or via
+            // `$`): regexes then run on the engine that reports groups.
+            let caps = toks.iter().any(|t| match &t.tok {
+                Tok::Ident(n) => {
+                    n.len() > 1 && n.starts_with('_') && n[1..].bytes().all(|c| c.is_ascii_digit())
+                }
+                Tok::Op("$") => true,
+                _ => false,
+            });
             let mut p = P::new(text, toks, end, Field::Conditions, limits, cx, consts_ref);
+            p.uses_captures = caps;
             let prog = p.program(false)?;
             p.expect_end()?;
             uses_captures |= p.uses_captures;
@@ -269,8 +297,8 @@ impl<'a, 'c> P<'a, 'c> {
 
     // ---- Local-Constants -------------------------------------------------
 
-    fn local_constants(&mut self) -> Result<Vec<(Box<str>, Box<str>)>, Error> {
-        let mut out: Vec<(Box<str>, Box<str>)> = Vec::new();
+    fn local_constants(&mut self) -> Result<Consts, Error> {
+        let mut out: Consts = Vec::new();
         while self.pos < self.toks.len() {
             let name = match self.peek() {
                 Some(Tok::Ident(n)) => n.clone(),
@@ -304,7 +332,10 @@ impl<'a, 'c> P<'a, 'c> {
             "_ACTION_AUTHORIZERS" => StrExpr::Special(Special::ActionAuthorizers),
             _ if name.starts_with('_') => {
                 let digits = &name[1..];
-                if !digits.is_empty() && digits.len() <= 2 && digits.bytes().all(|c| c.is_ascii_digit()) {
+                if !digits.is_empty()
+                    && digits.len() <= 2
+                    && digits.bytes().all(|c| c.is_ascii_digit())
+                {
                     self.uses_captures = true;
                     // `digits` is at most two ASCII digits, so it fits a u8.
                     StrExpr::Capture(digits.parse::<u8>().unwrap_or(u8::MAX))
@@ -489,7 +520,9 @@ impl<'a, 'c> P<'a, 'c> {
                 continue;
             }
             // A missing ';' after the last clause is accepted.
-            if self.pos >= self.toks.len() || (in_block && matches!(self.peek(), Some(Tok::Op("}")))) {
+            if self.pos >= self.toks.len()
+                || (in_block && matches!(self.peek(), Some(Tok::Op("}"))))
+            {
                 break;
             }
             return Err(self.err(ErrorKind::Syntax("expected ';'")));
@@ -517,7 +550,10 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.and()?;
-            l = Val::B(BoolExpr::Or(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
+            l = Val::B(BoolExpr::Or(
+                Box::new(self.to_bool(l)?),
+                Box::new(self.to_bool(r)?),
+            ));
         }
         Ok(l)
     }
@@ -529,7 +565,10 @@ impl<'a, 'c> P<'a, 'c> {
             n += 1;
             self.chain(n)?;
             let r = self.not()?;
-            l = Val::B(BoolExpr::And(Box::new(self.to_bool(l)?), Box::new(self.to_bool(r)?)));
+            l = Val::B(BoolExpr::And(
+                Box::new(self.to_bool(l)?),
+                Box::new(self.to_bool(r)?),
+            ));
         }
         Ok(l)
     }
@@ -575,7 +614,9 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::I(a), Val::I(b)) => BoolExpr::Int(cmp, a, b),
             (Val::F(a), Val::F(b)) => {
                 if matches!(cmp, CmpOp::Eq | CmpOp::Ne) {
-                    return Err(self.err(ErrorKind::TypeMismatch("floats cannot be compared for equality")));
+                    return Err(self.err(ErrorKind::TypeMismatch(
+                        "floats cannot be compared for equality",
+                    )));
                 }
                 BoolExpr::Float(cmp, a, b)
             }
@@ -590,8 +631,8 @@ impl<'a, 'c> P<'a, 'c> {
                 if pat.len() > self.limits.max_regex_len {
                     return Err(self.err(ErrorKind::BadRegex));
                 }
-                match build_regex(&pat, self.limits) {
-                    Some(re) => Ok(RegexRhs::Static(Box::new(Regex { re }))),
+                match build_regex(&pat, self.limits, self.uses_captures) {
+                    Some(re) => Ok(RegexRhs::Static(Box::new(re))),
                     // An invalid regex is a runtime error (RFC 2704 5.3.4):
                     // the test is false, the assertion stays.
                     None => Ok(RegexRhs::Invalid),
@@ -665,7 +706,9 @@ impl<'a, 'c> P<'a, 'c> {
             (Val::F(a), Val::F(b)) if op != ArithOp::Rem => {
                 Ok(Val::F(FloatExpr::Bin(op, Box::new(a), Box::new(b))))
             }
-            _ => Err(self.err(ErrorKind::TypeMismatch("arithmetic needs two integers or two floats"))),
+            _ => Err(self.err(ErrorKind::TypeMismatch(
+                "arithmetic needs two integers or two floats",
+            ))),
         }
     }
 
@@ -740,13 +783,33 @@ impl<'a, 'c> P<'a, 'c> {
 /// Builds a linear-time matcher for a POSIX-style extended regular
 /// expression (byte-oriented, leftmost-first). `None` when it is invalid or
 /// too large.
-pub(crate) fn build_regex(pat: &str, limits: &Limits) -> Option<regex_automata::meta::Regex> {
+pub(crate) fn build_regex(pat: &str, limits: &Limits, captures: bool) -> Option<Regex> {
+    if pat.len() > limits.max_regex_len {
+        return None;
+    }
+    if !captures {
+        if let Some(f) = crate::fastre::FastRegex::new(pat) {
+            return Some(Regex::Fast(f));
+        }
+    }
+    build_general_regex(pat, limits).map(Regex::General)
+}
+
+/// The general engine (regex-automata), configured for POSIX-like bytes
+/// semantics: no Unicode classes, `.` matches any byte including newline.
+pub fn build_general_regex(pat: &str, limits: &Limits) -> Option<regex_automata::meta::Regex> {
     use regex_automata::{meta, util::syntax};
     if pat.len() > limits.max_regex_len {
         return None;
     }
     meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false).nest_limit(64))
+        .syntax(
+            syntax::Config::new()
+                .unicode(false)
+                .utf8(false)
+                .dot_matches_new_line(true)
+                .nest_limit(64),
+        )
         .configure(
             meta::Config::new()
                 .utf8_empty(false)

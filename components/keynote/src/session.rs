@@ -62,7 +62,7 @@ pub struct Session {
     pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
     pub(crate) principal_text: Vec<Box<str>>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
-    pub(crate) assertions: Vec<Option<Entry>>,
+    pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
     sig_cache: BTreeSet<[u8; 32]>,
     pub(crate) policy: PrincipalIdx,
@@ -138,8 +138,30 @@ impl Session {
         };
         // The limit on principals is at least 1, so this cannot fail; fall
         // back to index 0 (which is what it gets) if it somehow did.
-        s.policy = s.principal(Principal::Opaque("POLICY".into()), "POLICY").unwrap_or(0);
+        s.policy = s
+            .principal(Principal::Opaque("POLICY".into()), "POLICY")
+            .unwrap_or(0);
         s
+    }
+
+    /// A new session holding the same assertions (sharing their compiled
+    /// form, so this costs no parsing) but with an empty cache of verified
+    /// signatures. Use it to stamp out per-request sessions from a session
+    /// that holds the policy.
+    pub fn fork(&self) -> Session {
+        Session {
+            limits: self.limits.clone(),
+            attrs: self.attrs.clone(),
+            attr_names: self.attr_names.clone(),
+            principals: self.principals.clone(),
+            principal_text: self.principal_text.clone(),
+            by_authorizer: self.by_authorizer.clone(),
+            assertions: self.assertions.clone(),
+            live: self.live,
+            sig_cache: BTreeSet::new(),
+            policy: self.policy,
+            verifications: 0,
+        }
     }
 
     /// The session's limits.
@@ -190,7 +212,9 @@ impl Session {
             return Err(Error::at(ErrorKind::Empty, 1, None));
         }
         if self.live + chunks.len() > self.limits.max_assertions {
-            return Err(Error::new(ErrorKind::LimitExceeded("assertions in a session")));
+            return Err(Error::new(ErrorKind::LimitExceeded(
+                "assertions in a session",
+            )));
         }
         let limits = self.limits.clone();
         let mut compiled = Vec::with_capacity(chunks.len());
@@ -207,11 +231,11 @@ impl Session {
             if let Some(list) = self.by_authorizer.get_mut(c.authorizer as usize) {
                 list.push(idx);
             }
-            self.assertions.push(Some(Entry {
+            self.assertions.push(Some(Arc::new(Entry {
                 compiled: c,
                 origin,
                 status,
-            }));
+            })));
             self.live += 1;
             ids.push(AssertionId(idx));
         }
@@ -230,9 +254,16 @@ impl Session {
         if self.sig_cache.contains(&hash) {
             return Status::Usable;
         }
-        let signed = text.as_bytes().get(sig.signed.0..sig.signed.1).unwrap_or(&[]);
+        let signed = text
+            .as_bytes()
+            .get(sig.signed.0..sig.signed.1)
+            .unwrap_or(&[]);
         self.verifications += 1;
-        if key.verify(sig.sig.algorithm, &[signed, sig.sig.name.as_bytes()], &sig.sig.bits) {
+        if key.verify(
+            sig.sig.algorithm,
+            &[signed, sig.sig.name.as_bytes()],
+            &sig.sig.bits,
+        ) {
             if self.sig_cache.len() >= self.limits.signature_cache {
                 self.sig_cache.clear();
             }
@@ -263,7 +294,9 @@ impl Session {
     }
 
     pub(crate) fn entry(&self, id: AssertionId) -> Option<&Entry> {
-        self.assertions.get(id.0 as usize).and_then(|e| e.as_ref())
+        self.assertions
+            .get(id.0 as usize)
+            .and_then(|e| e.as_deref())
     }
 
     /// The Authorizer principal text of an assertion.
@@ -327,7 +360,11 @@ impl Session {
                         unknown: r
                             .unknown
                             .iter()
-                            .map(|&p| self.principal_text.get(p as usize).map_or("".into(), |s| s.clone()))
+                            .map(|&p| {
+                                self.principal_text
+                                    .get(p as usize)
+                                    .map_or("".into(), |s| s.clone())
+                            })
                             .collect(),
                     }),
                     Some(r) if r.value() < index => Some(Reason::Weaker { value: r.value() }),
@@ -454,7 +491,10 @@ impl Query {
 
     /// The value of an action attribute.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| **n == *name).map(|(_, v)| &**v)
+        self.attrs
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, v)| &**v)
     }
 
     /// Removes every action attribute.
@@ -531,7 +571,9 @@ impl fmt::Display for Reason {
             Reason::BadSignature => f.write_str("signature verification failure"),
             Reason::Unsigned => f.write_str("unsigned credential"),
             Reason::ConditionsFalse => f.write_str("conditions not satisfied"),
-            Reason::NotLicensed { unknown } if unknown.is_empty() => f.write_str("licensees not satisfied"),
+            Reason::NotLicensed { unknown } if unknown.is_empty() => {
+                f.write_str("licensees not satisfied")
+            }
             Reason::NotLicensed { unknown } => {
                 f.write_str("licensees not satisfied; unknown keys:")?;
                 for u in unknown {
@@ -562,7 +604,11 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let short: String = self.authorizer.chars().take(48).collect();
-        write!(f, "assertion {} (authorizer {short}): {}", self.assertion, self.reason)
+        write!(
+            f,
+            "assertion {} (authorizer {short}): {}",
+            self.assertion, self.reason
+        )
     }
 }
 

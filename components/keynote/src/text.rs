@@ -16,7 +16,11 @@ pub fn parse_key_file(buf: &str) -> Result<String, Error> {
     match toks.as_slice() {
         [t] => match &t.tok {
             Tok::Str(s) => Ok(s.clone()),
-            _ => Err(Error::at(ErrorKind::Syntax("expected a quoted key"), lex::line_of(buf, t.at), None)),
+            _ => Err(Error::at(
+                ErrorKind::Syntax("expected a quoted key"),
+                lex::line_of(buf, t.at),
+                None,
+            )),
         },
         [] => Err(Error::at(ErrorKind::Empty, 1, None)),
         [_, t, ..] => Err(Error::at(
@@ -99,13 +103,23 @@ pub fn sign_assertion(
 ) -> Result<String, Error> {
     let (alg, enc, len) = parse_sig_name(sig_name)?;
     if len != sig_name.len() {
-        return Err(Error::new(ErrorKind::Syntax("signature algorithm name must end with ':'")));
+        return Err(Error::new(ErrorKind::Syntax(
+            "signature algorithm name must end with ':'",
+        )));
     }
     let (signed, authorizer) = signed_part(text)?;
     match authorizer {
         Principal::Key(k) if k.algorithm() == alg.key_algorithm() => {}
-        Principal::Key(_) => return Err(Error::at(ErrorKind::AlgorithmMismatch, 0, Some(Field::Authorizer))),
-        Principal::Opaque(_) => return Err(Error::at(ErrorKind::NotSigned, 0, Some(Field::Authorizer))),
+        Principal::Key(_) => {
+            return Err(Error::at(
+                ErrorKind::AlgorithmMismatch,
+                0,
+                Some(Field::Authorizer),
+            ))
+        }
+        Principal::Opaque(_) => {
+            return Err(Error::at(ErrorKind::NotSigned, 0, Some(Field::Authorizer)))
+        }
     }
     if key.algorithm() != alg.key_algorithm() {
         return Err(Error::new(ErrorKind::AlgorithmMismatch));
@@ -122,9 +136,13 @@ fn signed_part(text: &str) -> Result<(&str, Principal), Error> {
         .first()
         .ok_or_else(|| Error::at(ErrorKind::Empty, 1, None))?;
     let raw = lex::split_fields(text, chunk)?;
-    let end = raw
-        .signature_keyword
-        .ok_or_else(|| Error::at(ErrorKind::Syntax("no Signature field"), 0, Some(Field::Signature)))?;
+    let end = raw.signature_keyword.ok_or_else(|| {
+        Error::at(
+            ErrorKind::Syntax("no Signature field"),
+            0,
+            Some(Field::Signature),
+        )
+    })?;
     let mut session = crate::Session::new();
     let compiled_ids = session.add_policy(&text[chunk.start..end]);
     // Parse through the session to get the Authorizer with Local-Constants
@@ -185,7 +203,13 @@ mod tests {
     #[test]
     fn environment_file() {
         let env = parse_environment("# c\napp_domain = \"netconn\"\nport=\"80\" # x\n").unwrap();
-        assert_eq!(env, [("app_domain".into(), "netconn".into()), ("port".into(), "80".into())]);
+        assert_eq!(
+            env,
+            [
+                ("app_domain".into(), "netconn".into()),
+                ("port".into(), "80".into())
+            ]
+        );
         assert!(parse_environment("a = b").is_err());
     }
 

@@ -25,7 +25,10 @@ fn main() {
         Some("sigver") => sigver(&args[1..]),
         Some("verify") => verify(&args[1..]),
         _ => {
-            eprintln!("Usage: {} {{keygen|sign|sigver|verify}} [arguments]", args.first().map_or("kn", |s| s));
+            eprintln!(
+                "Usage: {} {{keygen|sign|sigver|verify}} [arguments]",
+                args.first().map_or("kn", |s| s)
+            );
             1
         }
     };
@@ -80,7 +83,11 @@ fn parse_num(s: &str, what: &str) -> Result<i64, i32> {
 
 fn key_algorithm(name: &str) -> Option<(KeyAlgorithm, Encoding)> {
     let lower = name.to_ascii_lowercase();
-    for alg in [KeyAlgorithm::Rsa, KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256] {
+    for alg in [
+        KeyAlgorithm::Rsa,
+        KeyAlgorithm::Ed25519,
+        KeyAlgorithm::EcdsaP256,
+    ] {
         for enc in [Encoding::Hex, Encoding::Base64] {
             if lower == alg.key_name(enc) {
                 return Some((alg, enc));
@@ -353,7 +360,10 @@ fn verify(args: &[String]) -> i32 {
                 match text::parse_environment(&t) {
                     Ok(mut e) => env.append(&mut e),
                     Err(e) => {
-                        eprintln!("Syntax error in environment file <{optarg}>, line {}", e.line);
+                        eprintln!(
+                            "Syntax error in environment file <{optarg}>, line {}",
+                            e.line
+                        );
                         return 1;
                     }
                 }
@@ -445,7 +455,10 @@ fn verify(args: &[String]) -> i32 {
     let verdict = session.check(&mut q);
     println!("Query result = {}", verdict.value());
     for id in session.ids() {
-        if matches!(session.status(id), Some(Status::BadSignature) | Some(Status::Unsigned)) {
+        if matches!(
+            session.status(id),
+            Some(Status::BadSignature) | Some(Status::Unsigned)
+        ) {
             println!("Failed assertion {id} due to signature verification failure.");
         }
     }

@@ -36,7 +36,11 @@ impl Drop for Dir {
 }
 
 fn run(dir: &Dir, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(kn()).current_dir(&dir.0).args(args).output().unwrap();
+    let out = Command::new(kn())
+        .current_dir(&dir.0)
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -56,7 +60,10 @@ fn key_text(file: &str) -> String {
 fn kn_sign(dir: &Dir, name: &str, body: &str, alg: &str, privkey: &str) -> String {
     let unsigned = format!("{body}Signature:\n");
     dir.write(&format!("{name}.unsigned"), &unsigned);
-    let (code, out, err) = run(dir, &["sign", "-v", alg, &format!("{name}.unsigned"), privkey]);
+    let (code, out, err) = run(
+        dir,
+        &["sign", "-v", alg, &format!("{name}.unsigned"), privkey],
+    );
     assert_eq!(code, 0, "kn sign failed: {err}");
     let signed = format!("{unsigned}{out}");
     dir.write(name, &signed);
@@ -92,16 +99,41 @@ fn keygen_sign_sigver_verify_round_trip_for_every_algorithm() {
         );
         kn_sign(&dir, "cred", &body, sigalg, "ca.priv");
         let (code, out, _) = run(&dir, &["sigver", "cred"]);
-        assert_eq!((code, out.as_str()), (0, "Signature verified.\n"), "{sigalg}");
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "Signature verified.\n"),
+            "{sigalg}"
+        );
 
-        dir.write("env", "app_domain = \"netconn\"\ndst_port = \"443\"\ndst_host = \"db.example.com\"\n");
+        dir.write(
+            "env",
+            "app_domain = \"netconn\"\ndst_port = \"443\"\ndst_host = \"db.example.com\"\n",
+        );
         dir.write("app.key", "\"app-1\"\n");
-        let args = ["verify", "-r", "DENY,ALLOW", "-e", "env", "-l", "policy", "-k", "app.key", "cred"];
+        let args = [
+            "verify",
+            "-r",
+            "DENY,ALLOW",
+            "-e",
+            "env",
+            "-l",
+            "policy",
+            "-k",
+            "app.key",
+            "cred",
+        ];
         let (code, out, err) = run(&dir, &args);
-        assert_eq!((code, out.as_str()), (0, "Query result = ALLOW\n"), "{sigalg}: {err}");
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "Query result = ALLOW\n"),
+            "{sigalg}: {err}"
+        );
 
         // Change one attribute: the credential's condition fails.
-        dir.write("env", "app_domain = \"netconn\"\ndst_port = \"80\"\ndst_host = \"db.example.com\"\n");
+        dir.write(
+            "env",
+            "app_domain = \"netconn\"\ndst_port = \"80\"\ndst_host = \"db.example.com\"\n",
+        );
         let (_, out, _) = run(&dir, &args);
         assert_eq!(out, "Query result = DENY\n");
 
@@ -111,11 +143,13 @@ fn keygen_sign_sigver_verify_round_trip_for_every_algorithm() {
         let (_, out, _) = run(&dir, &["sigver", "cred"]);
         assert_eq!(out, "Signature did not verify!\n", "{sigalg}");
         dir.write("app.key", "\"app-2\"\n");
-        dir.write("env", "app_domain = \"netconn\"\ndst_port = \"443\"\ndst_host = \"db.example.com\"\n");
+        dir.write(
+            "env",
+            "app_domain = \"netconn\"\ndst_port = \"443\"\ndst_host = \"db.example.com\"\n",
+        );
         let (_, out, _) = run(&dir, &args);
         assert_eq!(
-            out,
-            "Query result = DENY\nFailed assertion 1 due to signature verification failure.\n",
+            out, "Query result = DENY\nFailed assertion 1 due to signature verification failure.\n",
             "{sigalg}"
         );
     }
@@ -124,18 +158,35 @@ fn keygen_sign_sigver_verify_round_trip_for_every_algorithm() {
 #[test]
 fn verify_argument_checks_and_outputs_like_keynote() {
     let dir = Dir::new("args");
-    dir.write("policy", "Authorizer: \"POLICY\"\nLicensees: \"k\"\nConditions: a == \"1\" -> \"yes\";\n");
+    dir.write(
+        "policy",
+        "Authorizer: \"POLICY\"\nLicensees: \"k\"\nConditions: a == \"1\" -> \"yes\";\n",
+    );
     dir.write("env", "a = \"1\"\n");
     dir.write("k.key", "\"k\"\n");
-    let (_, out, _) = run(&dir, &["verify", "-r", "no,yes", "-e", "env", "-l", "policy", "-k", "k.key"]);
+    let (_, out, _) = run(
+        &dir,
+        &[
+            "verify", "-r", "no,yes", "-e", "env", "-l", "policy", "-k", "k.key",
+        ],
+    );
     assert_eq!(out, "Query result = yes\n");
     // Attached option arguments (getopt style).
-    let (_, out, _) = run(&dir, &["verify", "-rno,maybe,yes", "-eenv", "-lpolicy", "-kk.key"]);
+    let (_, out, _) = run(
+        &dir,
+        &["verify", "-rno,maybe,yes", "-eenv", "-lpolicy", "-kk.key"],
+    );
     assert_eq!(out, "Query result = yes\n");
-    let (code, _, err) = run(&dir, &["verify", "-e", "env", "-l", "policy", "-k", "k.key"]);
+    let (code, _, err) = run(
+        &dir,
+        &["verify", "-e", "env", "-l", "policy", "-k", "k.key"],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("Should set return values before evaluations begin."));
-    let (code, _, err) = run(&dir, &["verify", "-r", "a,b", "-l", "policy", "-k", "k.key"]);
+    let (code, _, err) = run(
+        &dir,
+        &["verify", "-r", "a,b", "-l", "policy", "-k", "k.key"],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("Should set environment before evaluations begin."));
     let (code, _, err) = run(&dir, &["verify", "-r", "a,b", "-e", "env", "-l", "policy"]);
@@ -145,15 +196,30 @@ fn verify_argument_checks_and_outputs_like_keynote() {
     assert_eq!(code, 1);
     assert!(err.contains("Should specify at least one trusted assertion (POLICY)."));
     dir.write("badenv", "a = b\n");
-    let (code, _, err) = run(&dir, &["verify", "-r", "a,b", "-e", "badenv", "-l", "policy", "-k", "k.key"]);
+    let (code, _, err) = run(
+        &dir,
+        &[
+            "verify", "-r", "a,b", "-e", "badenv", "-l", "policy", "-k", "k.key",
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("Syntax error in environment file <badenv>, line 1"), "{err}");
+    assert!(
+        err.contains("Syntax error in environment file <badenv>, line 1"),
+        "{err}"
+    );
     // A malformed local assertion is reported and skipped.
     dir.write("broken", "Authorizer: \"POLICY\"\nConditions: a == ;\n");
-    let (code, out, err) =
-        run(&dir, &["verify", "-r", "no,yes", "-e", "env", "-l", "broken", "-l", "policy", "-k", "k.key"]);
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "verify", "-r", "no,yes", "-e", "env", "-l", "broken", "-l", "policy", "-k", "k.key",
+        ],
+    );
     assert_eq!((code, out.as_str()), (0, "Query result = yes\n"));
-    assert!(err.contains("Error for assertion in file <broken>"), "{err}");
+    assert!(
+        err.contains("Error for assertion in file <broken>"),
+        "{err}"
+    );
     assert!(err.contains("line 2"), "{err}");
     // DSA is refused by keygen with a clear message.
     let (code, _, err) = run(&dir, &["keygen", "dsa-hex:", "1024", "p", "s"]);
@@ -162,7 +228,11 @@ fn verify_argument_checks_and_outputs_like_keynote() {
 }
 
 fn have_openssl() -> bool {
-    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("SKIP: openssl not found; the RSA-SHA1 byte-compatibility cross-check needs it (apt install openssl)");
     }
@@ -170,8 +240,16 @@ fn have_openssl() -> bool {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -194,8 +272,32 @@ fn rsa_sha1_is_byte_compatible_with_openssl_octet_string_signing() {
     let dir = Dir::new("openssl");
     let d = &dir.0;
     openssl(d, &["genrsa", "-traditional", "-out", "k.pem", "2048"]);
-    openssl(d, &["rsa", "-in", "k.pem", "-traditional", "-outform", "DER", "-out", "k.der"]);
-    openssl(d, &["rsa", "-in", "k.pem", "-RSAPublicKey_out", "-outform", "DER", "-out", "pub.der"]);
+    openssl(
+        d,
+        &[
+            "rsa",
+            "-in",
+            "k.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "k.der",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "rsa",
+            "-in",
+            "k.pem",
+            "-RSAPublicKey_out",
+            "-outform",
+            "DER",
+            "-out",
+            "pub.der",
+        ],
+    );
     openssl(d, &["rsa", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
     let priv_hex = hex(&std::fs::read(dir.p("k.der")).unwrap());
     let pub_hex = hex(&std::fs::read(dir.p("pub.der")).unwrap());
@@ -210,8 +312,12 @@ fn rsa_sha1_is_byte_compatible_with_openssl_octet_string_signing() {
          Licensees: \"app\"\nConditions: app_domain == \"netconn\";\n"
     );
     let signed = kn_sign(&dir, "cred", &body, "sig-rsa-sha1-hex:", "k.priv");
-    let kn_sig = keynote::text::parse_key_file(&signed[signed.find("Signature:").unwrap() + 10..]).unwrap();
-    let kn_sig = kn_sig.strip_prefix("sig-rsa-sha1-hex:").unwrap().to_string();
+    let kn_sig =
+        keynote::text::parse_key_file(&signed[signed.find("Signature:").unwrap() + 10..]).unwrap();
+    let kn_sig = kn_sig
+        .strip_prefix("sig-rsa-sha1-hex:")
+        .unwrap()
+        .to_string();
 
     // The bytes libkeynote hashes: the text up to the Signature keyword,
     // then the algorithm name.
@@ -225,16 +331,43 @@ fn rsa_sha1_is_byte_compatible_with_openssl_octet_string_signing() {
     std::fs::write(dir.p("octet"), &octet).unwrap();
     let ossl_sig = openssl(
         d,
-        &["pkeyutl", "-sign", "-inkey", "k.pem", "-pkeyopt", "rsa_padding_mode:pkcs1", "-in", "octet"],
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            "k.pem",
+            "-pkeyopt",
+            "rsa_padding_mode:pkcs1",
+            "-in",
+            "octet",
+        ],
     );
     assert_eq!(ossl_sig.len(), 256);
-    assert_eq!(kn_sig, hex(&ossl_sig), "kn and OpenSSL disagree on the RSA-SHA1 signature bytes");
+    assert_eq!(
+        kn_sig,
+        hex(&ossl_sig),
+        "kn and OpenSSL disagree on the RSA-SHA1 signature bytes"
+    );
 
     // OpenSSL recovers exactly the DER OCTET STRING from kn's signature.
-    std::fs::write(dir.p("knsig"), keynote::crypto::hex_decode(&kn_sig).unwrap()).unwrap();
+    std::fs::write(
+        dir.p("knsig"),
+        keynote::crypto::hex_decode(&kn_sig).unwrap(),
+    )
+    .unwrap();
     let recovered = openssl(
         d,
-        &["pkeyutl", "-verifyrecover", "-pubin", "-inkey", "pub.pem", "-pkeyopt", "rsa_padding_mode:pkcs1", "-in", "knsig"],
+        &[
+            "pkeyutl",
+            "-verifyrecover",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-pkeyopt",
+            "rsa_padding_mode:pkcs1",
+            "-in",
+            "knsig",
+        ],
     );
     assert_eq!(recovered, octet);
 
@@ -249,7 +382,16 @@ fn rsa_sha1_is_byte_compatible_with_openssl_octet_string_signing() {
     std::fs::write(dir.p("octet64"), &octet64).unwrap();
     let sig64 = openssl(
         d,
-        &["pkeyutl", "-sign", "-inkey", "k.pem", "-pkeyopt", "rsa_padding_mode:pkcs1", "-in", "octet64"],
+        &[
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            "k.pem",
+            "-pkeyopt",
+            "rsa_padding_mode:pkcs1",
+            "-in",
+            "octet64",
+        ],
     );
     let _ = b64;
     dir.write(
@@ -278,12 +420,24 @@ fn rsa_sha1_is_byte_compatible_with_openssl_octet_string_signing() {
     // sig-rsa-sha256 signatures that OpenSSL verifies.
     let body2 = format!("Authorizer: \"rsa-hex:{pub_hex}\"\nLicensees: \"x\"\n");
     let signed2 = kn_sign(&dir, "cred2", &body2, "sig-rsa-sha256-hex:", "k.priv");
-    let s2 = keynote::text::parse_key_file(&signed2[signed2.find("Signature:").unwrap() + 10..]).unwrap();
+    let s2 = keynote::text::parse_key_file(&signed2[signed2.find("Signature:").unwrap() + 10..])
+        .unwrap();
     let s2 = s2.strip_prefix("sig-rsa-sha256-hex:").unwrap();
     std::fs::write(dir.p("sig2"), keynote::crypto::hex_decode(s2).unwrap()).unwrap();
     let mut data2 = body2.into_bytes();
     data2.extend_from_slice(b"sig-rsa-sha256-hex:");
     std::fs::write(dir.p("data2"), &data2).unwrap();
-    let out = openssl(d, &["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig2", "data2"]);
+    let out = openssl(
+        d,
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig2",
+            "data2",
+        ],
+    );
     assert_eq!(String::from_utf8_lossy(&out).trim(), "Verified OK");
 }
