@@ -436,6 +436,13 @@ impl<T: Transport> SecSock<T> {
         }
     }
 
+    /// Waits for the network server's next notification (a socket of this
+    /// application changed state): for event loops over non-blocking
+    /// sockets.
+    pub fn wait(&mut self) {
+        self.t.wait(None);
+    }
+
     /// Sends any request (test and tool use: e.g. a deliberately wrong one).
     pub fn raw(&mut self, req: &Request) -> Result<Response, Error> {
         self.t.call(req)

@@ -60,18 +60,26 @@ impl Transport for PdTransport {
 /// The one place the library blocks: until the network server notifies
 /// channel 0, or `deadline`.
 ///
-/// The runtime's `microkit::wait_notified` (a blocking wait for one channel
-/// that leaves other channels' notifications pending) is being added on the
-/// `netpd` branch; until it is merged this sleeps briefly, so that callers
-/// poll the server (correct, only slower).
+/// Without a deadline this is `microkit::wait_notified` on channel 0 (other
+/// channels' notifications stay pending; a notification that arrived since
+/// the last call is pending too, so no wake-up is lost). With a deadline the
+/// runtime has no bounded wait, so the library polls: it sleeps a little
+/// (at most until the deadline) and the caller asks the server again.
 #[cfg(not(target_os = "none"))]
 fn wait_for_server(deadline: Option<Deadline>) {
-    let mut pause = std::time::Duration::from_micros(200);
-    if let Some(d) = deadline {
-        pause = pause.min(d.saturating_duration_since(std::time::Instant::now()));
+    match deadline {
+        None => {
+            microkit::wait_notified(microkit::ChannelSet::from_bits(1 << CHANNEL.index()));
+        }
+        Some(d) => {
+            let pause = std::time::Duration::from_micros(500)
+                .min(d.saturating_duration_since(std::time::Instant::now()));
+            std::thread::sleep(pause);
+        }
     }
-    std::thread::sleep(pause);
 }
 
 #[cfg(target_os = "none")]
-fn wait_for_server(_deadline: Option<Deadline>) {}
+fn wait_for_server(_deadline: Option<Deadline>) {
+    microkit::wait_notified(microkit::ChannelSet::from_bits(1 << CHANNEL.index()));
+}
