@@ -31,7 +31,7 @@ PY
 build() {
     echo "== building (release)"
     nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
-        -p demo-apps -p kn -p vetted-policy
+        -p demo-apps -p kn -p vetted-policy ${EXTRA_BUILD:-}
     echo "== demo policy bundles (policies/demo/rebuild.sh bundles)"
     KN=$REL/kn VETTED_POLICY=$REL/vetted-policy DEMO_OUT=$DEMO policies/demo/rebuild.sh bundles
 }
@@ -99,7 +99,15 @@ run_demo() {
 case "${1:-}" in
 packages) echo python3; echo gcc ;;
 tools) ;;
-demo | test) run_demo ;;
+demo) run_demo ;;
+test)
+    # The demo as a check, then the end-to-end tests (tests/tests/nodes.rs)
+    # on the same release binaries, each bounded; E2E_CYCLES (default 10000, paced at E2E_CYCLE_RATE=125 per second)
+    # sets the connect/close cycles.
+    EXTRA_BUILD="-p e2e -p secsock" run_demo
+    E2E_REQUIRE=1 E2E_BIN_DIR=$REL E2E_DEMO_DIR=$DEMO timeout 900 \
+        nice cargo test --release --locked -p e2e --test nodes -- --test-threads=2
+    ;;
 bench) nice cargo bench --locked -p e2e --bench secsock ;;
 *) echo "usage: $0 packages|tools|demo|test|bench" >&2; exit 2 ;;
 esac

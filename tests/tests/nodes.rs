@@ -271,10 +271,13 @@ fn a_hung_trust_pd_means_denial_not_a_hang() {
 }
 
 #[test]
-fn connect_close_cycles_leave_nothing_the_app_can_see() {
-    let n = std::env::var("E2E_CYCLES").unwrap_or_else(|_| "300".into());
-    let env = [("VETTED_E2E_CYCLES", n)];
-    let Some(lines) = scenario("cycles", &["client"], &env, Duration::from_secs(300)) else {
+fn connect_close_cycles_leave_nothing_behind() {
+    // 10,000 cycles at 125 per second (~80 s): the network server's replay
+    // guard holds 4096 nonces per 30 s window and refuses beyond that.
+    let n = std::env::var("E2E_CYCLES").unwrap_or_else(|_| "10000".into());
+    let rate = std::env::var("E2E_CYCLE_RATE").unwrap_or_else(|_| "125".into());
+    let env = [("VETTED_E2E_CYCLES", n), ("VETTED_E2E_RATE", rate)];
+    let Some(lines) = scenario("cycles", &["client"], &env, Duration::from_secs(400)) else {
         return;
     };
     assert_checks(

@@ -396,7 +396,8 @@ impl<T: Transport> SecSock<T> {
     #[doc(alias = "Sec_setsockopt")]
     pub fn setsockopt(&mut self, s: Socket, value: SockOptValue) -> Result<(), Error> {
         match self.t.call(&Request::SetSockOpt { sock: s.0, value })? {
-            Response::Ok => {}
+            // A raise answers with the protection now in force.
+            Response::Ok | Response::Opt(_) => {}
             _ => return Err(Error::Protocol),
         }
         let l = self.local.entry(s.0).or_default();

@@ -135,13 +135,6 @@ fn calls(net: &mut Lib) {
         Ok(u) => u,
         Err(e) => return check("udp-socket", false, e),
     };
-    let _ = net.setsockopt(u, SockOptValue::NonBlocking(true));
-    check(
-        "recvfrom-nonblocking",
-        net.recvfrom(u, 100) == Err(Error::WouldBlock),
-        "EAGAIN",
-    );
-    let _ = net.setsockopt(u, SockOptValue::NonBlocking(false));
     let _ = net.setsockopt(u, SockOptValue::RecvTimeout(2000));
     let mut ok = None;
     for _ in 0..5 {
@@ -168,6 +161,14 @@ fn calls(net: &mut Lib) {
         ),
         None => check("sendto-recvfrom", false, "no echo"),
     }
+    let _ = net.setsockopt(u, SockOptValue::NonBlocking(true));
+    let r = net.recvfrom(u, 100);
+    check(
+        "recvfrom-nonblocking",
+        r == Err(Error::WouldBlock),
+        format!("{r:?}"),
+    );
+    let _ = net.setsockopt(u, SockOptValue::NonBlocking(false));
     let t0 = Instant::now();
     let _ = net.setsockopt(u, SockOptValue::RecvTimeout(300));
     let r = net.recvfrom(u, 100);
@@ -423,16 +424,33 @@ fn cycles(net: &mut Lib) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
+    // At most this many cycles per second (0: as fast as possible). The
+    // network server remembers 4096 context nonces within its 30 s window
+    // and refuses every vetted action beyond that (as "replayed"), so long
+    // runs stay under ~136 per second.
+    let rate: u64 = std::env::var("VETTED_E2E_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let t0 = Instant::now();
     let mut failed = Vec::new();
     for i in 0..n {
+        if rate > 0 {
+            let due = Duration::from_micros(i as u64 * 1_000_000 / rate);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         match connect(net, ProtectionRequest::default()) {
             Ok((s, _)) => {
                 if let Err(e) = net.close(s) {
                     failed.push((i, e));
                 }
             }
-            Err(e) => failed.push((i, e)),
+            Err(e) => {
+                debug_println!("cycle {i}: {e}: {:?}", net.why());
+                failed.push((i, e))
+            }
         }
         if failed.len() > 5 {
             break;
@@ -475,6 +493,96 @@ fn cycles(net: &mut Lib) {
     }
 }
 
+fn median(v: &mut [u128]) -> u128 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// Figures for `benches/secsock.rs`, printed as `BENCH name value`.
+fn bench(net: &mut Lib) {
+    let n: usize = std::env::var("VETTED_E2E_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    // Cold: the first connection of a fresh node (credential signature not
+    // yet verified by the trust PD, neighbour not yet resolved).
+    let t0 = Instant::now();
+    match connect(net, ProtectionRequest::default()) {
+        Ok((s, _)) => {
+            debug_println!("BENCH connect_cold_us {}", t0.elapsed().as_micros());
+            let _ = net.close(s);
+        }
+        Err(e) => return check("bench", false, e),
+    }
+    let mut warm = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        match connect(net, ProtectionRequest::default()) {
+            Ok((s, _)) => {
+                warm.push(t.elapsed().as_micros());
+                let _ = net.close(s);
+            }
+            Err(e) => return check("bench", false, e),
+        }
+    }
+    debug_println!("BENCH connect_warm_us {}", median(&mut warm));
+    // UDP: the first datagram of a flow is vetted (trust + SPD rule), the
+    // next ones on the same flow are not: same stack, same ESP.
+    let mut vetted = Vec::new();
+    let mut plain = Vec::new();
+    for _ in 0..n.min(50) {
+        let Ok(u) = net.socket(Proto::Udp) else { break };
+        let _ = net.setsockopt(u, SockOptValue::RecvTimeout(2000));
+        for i in 0..4 {
+            let t = Instant::now();
+            let ok = net
+                .sendto(
+                    u,
+                    b"ping",
+                    ECHO,
+                    &[CLIENT_CRED],
+                    &ctx(ProtectionRequest::default()),
+                )
+                .is_ok()
+                && net.recvfrom(u, 64).is_ok();
+            let dt = t.elapsed().as_micros();
+            if ok {
+                if i == 0 {
+                    vetted.push(dt)
+                } else {
+                    plain.push(dt)
+                }
+            }
+        }
+        let _ = net.close(u);
+    }
+    debug_println!("BENCH udp_rtt_vetted_us {}", median(&mut vetted));
+    debug_println!("BENCH udp_rtt_plain_us {}", median(&mut plain));
+    // Bulk over ESP: 32 KiB out, 32 KiB echoed back, repeated.
+    if let Ok((s, _)) = connect(net, ProtectionRequest::default()) {
+        let chunk = vec![0x5au8; 32 * 1024];
+        let rounds = 64;
+        let t = Instant::now();
+        let mut ok = true;
+        for _ in 0..rounds {
+            if echo(net, s, &chunk).map(|r| r.data.len()) != Ok(chunk.len()) {
+                ok = false;
+                break;
+            }
+        }
+        let dt = t.elapsed();
+        if ok {
+            let bytes = (2 * rounds * chunk.len()) as f64;
+            debug_println!(
+                "BENCH esp_echo_mbit_s {:.1}",
+                bytes * 8.0 / dt.as_secs_f64() / 1e6
+            );
+        }
+        let _ = net.close(s);
+    }
+    check("bench", true, "done");
+}
+
 fn init() -> microkit::NullHandler {
     let role = microkit::pd_name();
     let scenario = std::env::var("VETTED_E2E_SCENARIO").unwrap_or_default();
@@ -486,6 +594,7 @@ fn init() -> microkit::NullHandler {
             ("isolation", r) => isolation(&mut net, r),
             ("trust-hung", "client") => trust_hung(&mut net),
             ("cycles", "client") => cycles(&mut net),
+            ("bench", "client") => bench(&mut net),
             _ => {}
         },
         Err(e) => check("channel", false, e),
