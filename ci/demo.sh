@@ -102,7 +102,7 @@ tools) ;;
 demo) run_demo ;;
 test)
     # The demo as a check, then the end-to-end tests (tests/tests/nodes.rs)
-    # on the same release binaries, each bounded; E2E_CYCLES (default 10000, paced at E2E_CYCLE_RATE=125 per second)
+    # on the same release binaries, each bounded; E2E_CYCLES (default 10000, paced at E2E_CYCLE_RATE=100 per second)
     # sets the connect/close cycles.
     EXTRA_BUILD="-p e2e -p secsock" run_demo
     E2E_REQUIRE=1 E2E_BIN_DIR=$REL E2E_DEMO_DIR=$DEMO timeout 900 \

@@ -272,10 +272,10 @@ fn a_hung_trust_pd_means_denial_not_a_hang() {
 
 #[test]
 fn connect_close_cycles_leave_nothing_behind() {
-    // 10,000 cycles at 125 per second (~80 s): the network server's replay
-    // guard holds 4096 nonces per 30 s window and refuses beyond that.
+    // 10,000 cycles at 100 per second (~100 s): the network server's replay
+    // guard holds 4096 nonces for ~31 s and refuses beyond that (as "replayed").
     let n = std::env::var("E2E_CYCLES").unwrap_or_else(|_| "10000".into());
-    let rate = std::env::var("E2E_CYCLE_RATE").unwrap_or_else(|_| "125".into());
+    let rate = std::env::var("E2E_CYCLE_RATE").unwrap_or_else(|_| "100".into());
     let env = [("VETTED_E2E_CYCLES", n), ("VETTED_E2E_RATE", rate)];
     let Some(lines) = scenario("cycles", &["client"], &env, Duration::from_secs(400)) else {
         return;

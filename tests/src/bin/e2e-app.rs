@@ -427,7 +427,7 @@ fn cycles(net: &mut Lib) {
     // At most this many cycles per second (0: as fast as possible). The
     // network server remembers 4096 context nonces within its 30 s window
     // and refuses every vetted action beyond that (as "replayed"), so long
-    // runs stay under ~136 per second.
+    // runs stay under ~130 per second.
     let rate: u64 = std::env::var("VETTED_E2E_RATE")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -435,8 +435,8 @@ fn cycles(net: &mut Lib) {
     let t0 = Instant::now();
     let mut failed = Vec::new();
     for i in 0..n {
-        if rate > 0 {
-            let due = Duration::from_micros(i as u64 * 1_000_000 / rate);
+        if let Some(us) = (i as u64 * 1_000_000).checked_div(rate) {
+            let due = Duration::from_micros(us);
             if let Some(wait) = due.checked_sub(t0.elapsed()) {
                 std::thread::sleep(wait);
             }
