@@ -24,7 +24,7 @@ fn main() {
         ("VETTED_E2E_SCENARIO", "bench".to_string()),
         ("VETTED_E2E_BENCH_N", n.clone()),
     ];
-    let mut pair = Pair::start(&bins, "bench", &[("client", "e2e-app")], &[], &env);
+    let mut pair = Pair::start(&bins, "bench", &[("client", "e2e-app")], &[], &env, &[]);
     let done = pair
         .a
         .wait_for(Duration::from_secs(300), 1, |l| l.ends_with("E2E DONE"));

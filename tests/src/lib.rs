@@ -173,6 +173,7 @@ impl Node {
         node: &str,
         nic: (u16, u16),
         env: &[(&str, String)],
+        args: &[&str],
     ) -> Node {
         let mut c = Command::new(bins.join("vetted"));
         c.arg("run")
@@ -181,7 +182,8 @@ impl Node {
             .arg(images)
             .arg("--search-path")
             .arg(demo_dir())
-            .args(["--sched", "none", "--timeout", "240"])
+            .args(["--sched", "none", "--timeout", "480"])
+            .args(args)
             .env("VETTED_NIC", format!("udp:{}:{}", nic.0, nic.1))
             .env("VETTED_NODE", node)
             .stdin(Stdio::null())
@@ -314,19 +316,20 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Starts both nodes; `None` when node B does not come up (its output
-    /// is printed).
+    /// Starts both nodes (node A's runner with `args_a` added); panics when
+    /// node B does not come up (its output is in the message).
     pub fn start(
         bins: &Path,
         tag: &str,
         replace_a: &[(&str, &str)],
         extra_a: &[(&str, &Path)],
         env_a: &[(&str, String)],
+        args_a: &[&str],
     ) -> Pair {
         let scratch = Scratch::new(tag);
         let (pa, pb) = free_ports();
         let (sys_b, img_b) = prepare(&scratch.0, "node-b", bins, &[], &[]);
-        let b = Node::start(bins, &sys_b, &img_b, "node-b", (pb, pa), &[]);
+        let b = Node::start(bins, &sys_b, &img_b, "node-b", (pb, pa), &[], &[]);
         assert!(
             b.wait_for(Duration::from_secs(30), 1, |l| l
                 .starts_with("[echo] echo: listening")),
@@ -334,7 +337,7 @@ impl Pair {
             b.lines()
         );
         let (sys_a, img_a) = prepare(&scratch.0, "node-a", bins, replace_a, extra_a);
-        let a = Node::start(bins, &sys_a, &img_a, "node-a", (pa, pb), env_a);
+        let a = Node::start(bins, &sys_a, &img_a, "node-a", (pa, pb), env_a, args_a);
         Pair {
             b,
             a,

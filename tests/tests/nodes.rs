@@ -22,7 +22,7 @@ fn scenario(
     let replace: Vec<(&str, &str)> = pds.iter().map(|p| (*p, "e2e-app")).collect();
     let mut env = env.to_vec();
     env.push(("VETTED_E2E_SCENARIO", tag.to_string()));
-    let mut pair = Pair::start(&bins, tag, &replace, &[], &env);
+    let mut pair = Pair::start(&bins, tag, &replace, &[], &env, &[]);
     let done = pair.a.wait_for(limit, pds.len(), |l| l.ends_with(APP_DONE));
     pair.a.stop();
     pair.b.stop();
@@ -46,7 +46,7 @@ fn assert_checks(lines: &[String], pd: &str, expected: &[&str]) {
 #[test]
 fn demo_client_echo_and_refusals() {
     let Some(bins) = bin_dir(&[]) else { return };
-    let mut pair = Pair::start(&bins, "demo", &[], &[], &[]);
+    let mut pair = Pair::start(&bins, "demo", &[], &[], &[], &[]);
     let done = pair
         .a
         .wait_for(Duration::from_secs(90), 3, |l| l.contains("] RESULT: "));
@@ -245,7 +245,14 @@ fn a_hung_trust_pd_means_denial_not_a_hang() {
         return;
     };
     let env = [("VETTED_E2E_SCENARIO", "trust-hung".to_string())];
-    let mut pair = Pair::start(&bins, "trust-hung", &[("client", "e2e-app")], &[], &env);
+    let mut pair = Pair::start(
+        &bins,
+        "trust-hung",
+        &[("client", "e2e-app")],
+        &[],
+        &env,
+        &[],
+    );
     let ready = pair
         .a
         .wait_for(Duration::from_secs(60), 1, |l| l == "[client] READY");
@@ -268,6 +275,50 @@ fn a_hung_trust_pd_means_denial_not_a_hang() {
     );
     assert!(done, "the application hung: {lines:#?}");
     assert_checks(&lines, "client", &["trust-hung-denied"]);
+}
+
+/// The trust PD is killed (SIGKILL) while the node runs with
+/// `--on-crash restart`: every connect around the crash returns, refused
+/// (fail closed) or, once trust is back, allowed; none hangs.
+#[test]
+fn a_crashed_trust_pd_never_hangs_the_application() {
+    let Some(bins) = bin_dir(&["e2e-app"]) else {
+        return;
+    };
+    let env = [("VETTED_E2E_SCENARIO", "trust-killed".to_string())];
+    let mut pair = Pair::start(
+        &bins,
+        "trust-killed",
+        &[("client", "e2e-app")],
+        &[],
+        &env,
+        &["--on-crash", "restart", "--max-restarts", "3"],
+    );
+    let ready = pair
+        .a
+        .wait_for(Duration::from_secs(60), 1, |l| l == "[client] READY");
+    let pid = pair.a.pid_of("trust");
+    if let (true, Some(pid)) = (ready, pid) {
+        signal(pid, libc::SIGKILL);
+    }
+    let done = pair
+        .a
+        .wait_for(Duration::from_secs(60), 1, |l| l.ends_with(APP_DONE));
+    pair.a.stop();
+    pair.b.stop();
+    let lines = pair.a.lines();
+    assert!(
+        ready && pid.is_some(),
+        "client not ready or no trust pid: {lines:#?}"
+    );
+    assert!(done, "the application hung: {lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("'trust'") && l.contains("restart")),
+        "the runner did not see trust crash: {lines:#?}"
+    );
+    assert_checks(&lines, "client", &["trust-killed-bounded"]);
 }
 
 #[test]
@@ -333,6 +384,7 @@ fn c_program_linking_the_static_library() {
         "c",
         &[("client", "c-client")],
         &[("c-client", Path::new(&exe))],
+        &[],
         &[],
     );
     let done = pair.a.wait_for(Duration::from_secs(90), 1, |l| {

@@ -194,6 +194,40 @@ fn errors_pass_through_and_wrong_answers_are_protocol_errors() {
 }
 
 #[test]
+fn setsockopt_accepts_the_raise_answer_and_tracks_local_options() {
+    let m = Mock::new(|r| match r {
+        Request::SetSockOpt {
+            value: SockOptValue::RaiseProtection(_),
+            ..
+        } => Ok(Response::Opt(SockOptValue::Protection(Protection {
+            service: Service::AuthCon,
+            level: Level::Unique,
+            algorithms: AlgSet::all(),
+        }))),
+        Request::SetSockOpt { .. } => Ok(Response::Ok),
+        _ => Err(Error::WouldBlock),
+    });
+    let mut lib = SecSock::new(m.clone());
+    let raise = ProtectionRequest {
+        level: Some(Level::Unique),
+        ..ProtectionRequest::default()
+    };
+    assert_eq!(
+        lib.setsockopt(Socket(2), SockOptValue::RaiseProtection(raise)),
+        Ok(())
+    );
+    // Only socket 2 is non-blocking.
+    lib.setsockopt(Socket(2), SockOptValue::NonBlocking(true))
+        .unwrap();
+    assert_eq!(lib.recv(Socket(2), 1), Err(Error::WouldBlock));
+    assert_eq!(m.waits(), 0);
+    lib.setsockopt(Socket(3), SockOptValue::RecvTimeout(10))
+        .unwrap();
+    assert_eq!(lib.recv(Socket(3), 1), Err(Error::TimedOut));
+    assert!(m.waits() >= 1);
+}
+
+#[test]
 fn send_all_splits_and_stops_on_zero() {
     let m = Mock::new(|r| match r {
         Request::Send { data, .. } => Ok(Response::Sent(data.len().min(3) as u32)),

@@ -417,6 +417,39 @@ fn trust_hung(net: &mut Lib) {
     );
 }
 
+/// The trust PD is killed by the test when it sees `READY` (the runner
+/// restarts it): each connect around the crash must return in bounded time,
+/// allowed or refused for trust being unavailable, never anything else.
+fn trust_killed(net: &mut Lib) {
+    match connect(net, ProtectionRequest::default()) {
+        Ok((s, _)) => {
+            let _ = net.close(s);
+        }
+        Err(e) => return check("trust-killed-before", false, e),
+    }
+    debug_println!("READY");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut outcomes = Vec::new();
+    let mut ok = true;
+    for _ in 0..8 {
+        let t0 = Instant::now();
+        let r = connect(net, ProtectionRequest::default()).map(|(s, _)| {
+            let _ = net.close(s);
+        });
+        let dt = t0.elapsed();
+        let why = net.why().ok().flatten();
+        let fine = match &r {
+            Ok(()) => true,
+            Err(Error::Refused) => why == Some(secsock::Refusal::TrustUnavailable),
+            Err(_) => false,
+        };
+        ok &= fine && dt < Duration::from_secs(10);
+        outcomes.push(format!("{r:?} in {dt:?}"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check("trust-killed-bounded", ok, format!("{outcomes:?}"));
+}
+
 /// N connect/close cycles; then the application can still open its whole
 /// socket quota and connect (nothing leaked that it could see).
 fn cycles(net: &mut Lib) {
@@ -593,6 +626,7 @@ fn init() -> microkit::NullHandler {
             ("keys", "client") => no_keys(&mut net),
             ("isolation", r) => isolation(&mut net, r),
             ("trust-hung", "client") => trust_hung(&mut net),
+            ("trust-killed", "client") => trust_killed(&mut net),
             ("cycles", "client") => cycles(&mut net),
             ("bench", "client") => bench(&mut net),
             _ => {}
