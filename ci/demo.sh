@@ -108,6 +108,11 @@ test)
     E2E_REQUIRE=1 E2E_BIN_DIR=$REL E2E_DEMO_DIR=$DEMO timeout 900 \
         nice cargo test --release --locked -p e2e --test nodes -- --test-threads=2
     ;;
-bench) nice cargo bench --locked -p e2e --bench secsock ;;
+bench)
+    # Through every PD of both nodes (tests/benches/secsock.rs); BENCH_N
+    # (default 100) samples per figure.
+    EXTRA_BUILD="-p e2e" build
+    E2E_REQUIRE=1 E2E_BIN_DIR=$REL E2E_DEMO_DIR=$DEMO nice cargo bench --locked -p e2e --bench secsock
+    ;;
 *) echo "usage: $0 packages|tools|demo|test|bench" >&2; exit 2 ;;
 esac
