@@ -17,7 +17,9 @@ test)
         exit 1
     fi
     echo "fuzz: keynote parse_eval (60 s)"
-    (cd components/keynote && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_eval -- \
+    mkdir -p components/keynote/fuzz/corpus/parse_eval
+    (cd components/keynote && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_eval \
+        fuzz/corpus/parse_eval fuzz/seeds -- \
         -max_total_time="${KEYNOTE_FUZZ_SECONDS:-60}" -rss_limit_mb=2048)
     ;;
 bench) cargo bench -p keynote --bench checks ;;

@@ -72,21 +72,30 @@ struct Consuming {
     got: u64,
     start: Option<Instant>,
     buf: Vec<u8>,
+    wakeups: u64,
+    msgs: u64,
 }
 
 impl Handler for Consuming {
     type Error = QueueError;
     fn notified(&mut self, _: ChannelSet) -> Result<(), QueueError> {
+        self.wakeups += 1;
         loop {
             match self.q.pop(&mut self.buf)? {
                 Some(n) => {
                     let start = *self.start.get_or_insert_with(Instant::now);
                     if self.buf[0] == 1 {
                         let s = start.elapsed().as_secs_f64();
+                        microkit::debug_println!(
+                            "{} messages, {} wake-ups of the consumer",
+                            self.msgs,
+                            self.wakeups
+                        );
                         microkit::debug_println!("RESULT mbps {}", self.got as f64 / s / 1e6);
                         microkit::stop();
                     }
                     self.got += n as u64;
+                    self.msgs += 1;
                 }
                 None => {
                     self.q.signal_if_requested();
@@ -106,7 +115,7 @@ fn region() -> MemoryRegion {
 fn run_queue(msg: usize) -> f64 {
     let system = sdf::parse(
         r#"<system>
-        <memory_region name="queue" size="0x100000" />
+        <memory_region name="queue" size="0x101000" />
         <protection_domain name="producer" priority="100"><program_image path="p.elf"/>
           <map mr="queue" vaddr="0x10000000" perms="rw" /></protection_domain>
         <protection_domain name="consumer" priority="100"><program_image path="c.elf"/>
@@ -210,12 +219,14 @@ fn main() {
                 got: 0,
                 start: None,
                 buf: vec![0; SLOT],
+                wakeups: 0,
+                msgs: 0,
             }
         }),
         _ => {}
     }
     println!(
-        "SPSC queue between two PD processes, {} MiB, 1 MiB region of 4 KiB slots",
+        "SPSC queue between two PD processes, {} MiB through 256 slots of 4 KiB",
         TOTAL >> 20
     );
     for msg in [SLOT - 4, 256] {

@@ -115,6 +115,15 @@ fn ip_offset(medium: Medium, frame: &[u8]) -> Option<usize> {
     }
 }
 
+/// Time lifetimes have a one-second resolution: check them at most once a
+/// second, not for every frame.
+fn lifetime_tick(engine: &mut Engine, last: &mut Option<Instant>, now: Instant) {
+    if last.is_none_or(|t| now >= t + smoltcp::time::Duration::from_secs(1)) {
+        engine.poll(now);
+        *last = Some(now);
+    }
+}
+
 /// Receive token: the (decapsulated) frame.
 pub struct RxToken<'a> {
     frame: &'a [u8],
@@ -209,14 +218,7 @@ impl<D: phy::Device> phy::Device for EspDevice<D> {
             provenance,
             last_lifetime_check,
         } = self;
-        // Time lifetimes have a one-second resolution: check them at most
-        // once a second, not for every frame.
-        if last_lifetime_check
-            .is_none_or(|t| timestamp >= t + smoltcp::time::Duration::from_secs(1))
-        {
-            engine.poll(timestamp);
-            *last_lifetime_check = Some(timestamp);
-        }
+        lifetime_tick(engine, last_lifetime_check, timestamp);
         let (rx, tx) = phy::Device::receive(inner, timestamp)?;
         let accepted = phy::RxToken::consume(rx, |frame| {
             let base = ETH_HDR;
@@ -274,6 +276,7 @@ impl<D: phy::Device> phy::Device for EspDevice<D> {
     }
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        lifetime_tick(&mut self.engine, &mut self.last_lifetime_check, timestamp);
         let medium = self.inner.capabilities().medium;
         let tx = self.inner.transmit(timestamp)?;
         Some(TxToken {
@@ -289,6 +292,9 @@ impl<D: phy::Device> phy::Device for EspDevice<D> {
         let mut caps = self.inner.capabilities();
         // Leave room for the ESP overhead so protected packets still fit.
         caps.max_transmission_unit = caps.max_transmission_unit.saturating_sub(MAX_OVERHEAD);
+        // A NIC cannot fill in or check checksums inside ESP: smoltcp must
+        // compute and verify them all itself.
+        caps.checksum = phy::ChecksumCapabilities::default();
         caps
     }
 }

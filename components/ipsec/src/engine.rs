@@ -24,7 +24,7 @@ use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 use crate::crypto::{Algorithm, CryptoError};
 use crate::replay::ReplayError;
 use crate::sa::{Direction, LifetimeKind, Mode, SaConfig, SaId, SaState, Sad, SadError, Service};
-use crate::spd::{Action, Flow, PolicyHandle, Protect, Selector, Spd};
+use crate::spd::{Action, FlowKey, PolicyHandle, Protect, Selector, Spd};
 use crate::wire::{self, Trailer, HEADER_LEN, ICV_LEN, IV_LEN};
 
 /// Bytes needed before an outbound packet: ESP header, IV and an outer IPv6 header.
@@ -87,10 +87,12 @@ pub enum DropReason {
     SequenceOverflow,
     /// The buffer has no room for the ESP overhead.
     NoRoom,
+    /// With the ESP overhead the packet would exceed the IP length limit.
+    TooBig,
 }
 
 /// Number of [`DropReason`] variants.
-pub const DROP_REASONS: usize = DropReason::NoRoom as usize + 1;
+pub const DROP_REASONS: usize = DropReason::TooBig as usize + 1;
 
 /// How an accepted inbound packet was protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,27 +389,25 @@ fn is_nd_or_mld(pkt: &[u8], ip: &IpInfo) -> bool {
     proto == PROTO_ICMPV6 && matches!(ty, 130..=137 | 143)
 }
 
+/// The selector values of a packet, oriented from our side.
 #[inline(always)]
-fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> Flow {
+fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> FlowKey {
     let (protocol, sport, dport) = upper_layer(pkt, ip);
     let icmp = protocol == PROTO_ICMP || protocol == PROTO_ICMPV6;
-    if outbound {
-        Flow {
-            local: ip.src_addr(),
-            remote: ip.dst_addr(),
-            protocol,
-            local_port: sport,
-            remote_port: dport,
-        }
+    let (local, remote, lp, rp) = if outbound {
+        (ip.src, ip.dst, sport, dport)
+    } else if icmp {
+        // ICMP: type and code keep their places whatever the direction.
+        (ip.dst, ip.src, sport, dport)
     } else {
-        Flow {
-            local: ip.dst_addr(),
-            remote: ip.src_addr(),
-            protocol,
-            // ICMP: type and code keep their places whatever the direction.
-            local_port: if icmp { sport } else { dport },
-            remote_port: if icmp { dport } else { sport },
-        }
+        (ip.dst, ip.src, dport, sport)
+    };
+    FlowKey {
+        local,
+        remote,
+        ports: u32::from(lp) << 16 | u32::from(rp),
+        protocol,
+        v6: ip.v6,
     }
 }
 
@@ -566,6 +566,17 @@ impl Engine {
         self.events.len()
     }
 
+    /// Lifetime check after an SA carried a packet (only SAs with limits).
+    fn lifetime_check(&mut self, id: SaId, now: Instant) {
+        if let Some(sa) = self.sad.get_mut(id) {
+            if sa.has_lifetimes() {
+                if let Some(e) = lifetime_event(sa, id, now) {
+                    self.emit(e);
+                }
+            }
+        }
+    }
+
     fn emit(&mut self, e: Event) {
         if self.events.len() >= EVENT_QUEUE {
             self.events.pop_front();
@@ -636,7 +647,7 @@ impl Engine {
             return Outbound::Bypass;
         }
         let flow = flow_of(pkt, &ip, true);
-        let action = match self.spd.lookup_entry(&flow) {
+        let action = match self.spd.lookup_entry(flow) {
             Some((_, e)) => {
                 e.stats.packets_out += 1;
                 e.action
@@ -658,12 +669,10 @@ impl Engine {
             self.drop_packet(out, DropReason::Fragment, None, None, None, Some(&ip));
             return Outbound::Dropped(DropReason::Fragment);
         }
-        match self.protect(buf, start, &ip, protect.outbound, protect.service, now) {
-            Ok((s, l, id, event)) => {
+        match self.protect(buf, start, &ip, protect.outbound, protect.service) {
+            Ok((s, l, id)) => {
                 self.counters.out_protected += 1;
-                if let Some(e) = event {
-                    self.emit(e);
-                }
+                self.lifetime_check(id, now);
                 Outbound::Protected {
                     start: s,
                     len: l,
@@ -695,11 +704,7 @@ impl Engine {
         ip: &IpInfo,
         sa: Option<SaId>,
         required: Service,
-        now: Instant,
-    ) -> Result<
-        (usize, usize, SaId, Option<Event>),
-        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
-    > {
+    ) -> Result<(usize, usize, SaId), (DropReason, Option<u32>, Option<SaId>, Option<u64>)> {
         let id = sa.ok_or((DropReason::NoSa, None, None, None))?;
         let sa = self
             .sad
@@ -761,6 +766,14 @@ impl Engine {
             return Err(e(DropReason::NoRoom));
         }
         let new_len = end - new_start;
+        // IPv4 total length and IPv6 payload length are 16-bit fields.
+        let limit = match (mode, ip.v6, sa.config().local) {
+            (Mode::Tunnel, _, IpAddress::Ipv6(_)) | (Mode::Transport, true, _) => 65535 + 40,
+            _ => 65535,
+        };
+        if new_len > limit {
+            return Err(e(DropReason::TooBig));
+        }
         match mode {
             Mode::Transport => {
                 buf.copy_within(start..start + ip.hdr_len, new_start);
@@ -817,8 +830,7 @@ impl Engine {
         sa.seq_out = seq;
         sa.counters.packets += 1;
         sa.counters.bytes += payload_len as u64;
-        let event = lifetime_event(sa, id, now);
-        Ok((new_start, new_len, id, event))
+        Ok((new_start, new_len, id))
     }
 
     /// Process a received IP packet at `buf[start..start + len]`: accept it
@@ -847,7 +859,7 @@ impl Engine {
                 return Inbound::Dropped(DropReason::Fragment);
             }
             let flow = flow_of(pkt, &ip, false);
-            let (handle, action) = match self.spd.lookup_entry(&flow) {
+            let (handle, action) = match self.spd.lookup_entry(flow) {
                 Some((h, e)) => {
                     if e.action == Action::Bypass {
                         e.stats.packets_in += 1;
@@ -867,12 +879,10 @@ impl Engine {
             self.drop_packet(dir, r, None, None, None, Some(&ip));
             return Inbound::Dropped(r);
         }
-        match self.decapsulate(buf, start, &ip, now) {
-            Ok((s, l, info, event)) => {
+        match self.decapsulate(buf, start, &ip) {
+            Ok((s, l, info)) => {
                 self.counters.in_decapsulated += 1;
-                if let Some(e) = event {
-                    self.emit(e);
-                }
+                self.lifetime_check(info.sa, now);
                 Inbound::Decapsulated {
                     start: s,
                     len: l,
@@ -892,11 +902,8 @@ impl Engine {
         buf: &mut [u8],
         start: usize,
         ip: &IpInfo,
-        now: Instant,
-    ) -> Result<
-        (usize, usize, InboundInfo, Option<Event>),
-        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
-    > {
+    ) -> Result<(usize, usize, InboundInfo), (DropReason, Option<u32>, Option<SaId>, Option<u64>)>
+    {
         let plain_err = |r| (r, None, None, None);
         if ip.fragment {
             return Err(plain_err(DropReason::Fragment));
@@ -1015,7 +1022,7 @@ impl Engine {
         let peer = ip.src_addr();
         let inner = &buf[new_start..new_start + new_len];
         let flow = flow_of(inner, &inner_ip, false);
-        let (handle, mut entry) = match self.spd.lookup_entry(&flow) {
+        let (handle, mut entry) = match self.spd.lookup_entry(flow) {
             Some((h, e)) => (Some(h), Some(e)),
             None => (None, None),
         };
@@ -1047,7 +1054,6 @@ impl Engine {
             entry.stats.packets_in += 1;
             entry.stats.last_inbound = Some(info);
         }
-        let event = lifetime_event(sa, id, now);
-        Ok((new_start, new_len, info, event))
+        Ok((new_start, new_len, info))
     }
 }

@@ -294,8 +294,13 @@ impl Sa {
     }
 
     /// Lifetime check after traffic or time passed: returns the transitions.
+    /// Whether any lifetime limit is set.
+    pub(crate) fn has_lifetimes(&self) -> bool {
+        self.config.soft != Lifetime::default() || self.config.hard != Lifetime::default()
+    }
+
     pub(crate) fn check_lifetimes(&mut self, now: Instant) -> Option<(SaState, LifetimeKind)> {
-        if self.config.soft == Lifetime::default() && self.config.hard == Lifetime::default() {
+        if !self.has_lifetimes() {
             return None;
         }
         let elapsed = now

@@ -230,8 +230,40 @@ type Order = (u32, u64);
 /// A few recent lookups: packets of one flow come in trains.
 #[derive(Debug, Clone, Default)]
 struct Cache {
-    slots: [Option<(Flow, Option<Order>)>; 4],
+    slots: [Option<(FlowKey, Option<Order>)>; 4],
     next: usize,
+}
+
+/// A flow as plain integers: cheap to build and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlowKey {
+    /// Our address (IPv4 in the low 32 bits).
+    pub(crate) local: u128,
+    /// The peer's address.
+    pub(crate) remote: u128,
+    /// Local port in the high half, remote port in the low half.
+    pub(crate) ports: u32,
+    pub(crate) protocol: u8,
+    pub(crate) v6: bool,
+}
+
+impl FlowKey {
+    fn to_flow(self) -> Flow {
+        let addr = |a: u128| {
+            if self.v6 {
+                IpAddress::Ipv6(a.into())
+            } else {
+                IpAddress::Ipv4((a as u32).into())
+            }
+        };
+        Flow {
+            local: addr(self.local),
+            remote: addr(self.remote),
+            protocol: self.protocol,
+            local_port: (self.ports >> 16) as u16,
+            remote_port: self.ports as u16,
+        }
+    }
 }
 
 /// The Security Policy Database.
@@ -397,27 +429,20 @@ impl Spd {
     /// Like [`Spd::lookup`], through a small cache of recent flows, and
     /// returning the entry itself (for the engine's hot path).
     #[inline]
-    pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
+    pub(crate) fn lookup_entry(&mut self, key: FlowKey) -> Option<(PolicyHandle, &mut Entry)> {
         let cached = self
             .cache
             .slots
             .iter()
             .flatten()
-            .find(|(f, _)| {
-                // Ports first: they tell flows apart soonest.
-                f.local_port == flow.local_port
-                    && f.remote_port == flow.remote_port
-                    && f.protocol == flow.protocol
-                    && f.remote == flow.remote
-                    && f.local == flow.local
-            })
+            .find(|(k, _)| *k == key)
             .map(|(_, o)| *o);
         let order = match cached {
             Some(o) => o,
             None => {
-                let o = self.find(flow);
+                let o = self.find(&key.to_flow());
                 let i = self.cache.next;
-                self.cache.slots[i] = Some((*flow, o));
+                self.cache.slots[i] = Some((key, o));
                 self.cache.next = (i + 1) % self.cache.slots.len();
                 o
             }

@@ -733,3 +733,17 @@ fn destination_options_before_esp_are_walked() {
     assert_eq!(back[40], 17);
     assert_eq!(&back[48..], &clear[40..]);
 }
+
+#[test]
+fn packets_too_big_for_esp_are_dropped() {
+    let mut p = pair(Algorithm::AesGcm128, false);
+    // A 65,530-byte IPv4 packet cannot grow by the ESP overhead.
+    let clear = pkt(false, 65_530 - 28);
+    assert_eq!(send(&mut p.a, &clear), Err(DropReason::TooBig));
+    assert_eq!(p.a.counters().dropped(DropReason::TooBig), 1);
+    // The largest that fits still goes through.
+    let clear = pkt(false, 65_535 - 28 - 40);
+    let wire = send(&mut p.a, &clear).unwrap();
+    assert!(wire.len() <= 65_535);
+    assert_eq!(recv(&mut p.b, &wire), Ok(clear));
+}

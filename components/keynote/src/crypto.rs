@@ -599,19 +599,24 @@ impl PrivateKey {
             }
             KeyAlgorithm::Ed25519 => {
                 let doc = rsig::Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| fail())?;
-                Self::from_bytes(alg, doc.as_ref())
+                Self::from_bytes(alg, doc.as_ref(), rng)
             }
             KeyAlgorithm::EcdsaP256 => {
                 let doc =
                     rsig::EcdsaKeyPair::generate_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, rng)
                         .map_err(|_| fail())?;
-                Self::from_bytes(alg, doc.as_ref())
+                Self::from_bytes(alg, doc.as_ref(), rng)
             }
         }
     }
 
-    /// Decodes private key bits (DER RSAPrivateKey, or PKCS#8).
-    pub fn from_bytes(alg: KeyAlgorithm, bits: &[u8]) -> Result<Self, Error> {
+    /// Decodes private key bits (DER RSAPrivateKey, or PKCS#8). `rng` is
+    /// used by ring to check ECDSA key pairs.
+    pub fn from_bytes(
+        alg: KeyAlgorithm,
+        bits: &[u8],
+        rng: &dyn ring::rand::SecureRandom,
+    ) -> Result<Self, Error> {
         let bad = || Error::new(ErrorKind::BadKey);
         match alg {
             KeyAlgorithm::Rsa => {
@@ -631,11 +636,10 @@ impl PrivateKey {
                 })
             }
             KeyAlgorithm::EcdsaP256 => {
-                let rng = ring::rand::SystemRandom::new();
                 let pair = rsig::EcdsaKeyPair::from_pkcs8(
                     &rsig::ECDSA_P256_SHA256_ASN1_SIGNING,
                     bits,
-                    &rng,
+                    rng,
                 )
                 .map_err(|_| bad())?;
                 Ok(PrivateKey::EcdsaP256 {
@@ -647,7 +651,7 @@ impl PrivateKey {
     }
 
     /// Parses `private-<alg>-<enc>:<bits>`.
-    pub fn parse(text: &str) -> Result<Self, Error> {
+    pub fn parse(text: &str, rng: &dyn ring::rand::SecureRandom) -> Result<Self, Error> {
         let rest = if starts_with_ci(text, "private-") {
             &text[8..]
         } else {
@@ -663,7 +667,7 @@ impl PrivateKey {
                 let name = alg.key_prefix(enc);
                 if starts_with_ci(rest, name) {
                     let bits = enc.decode(&rest[name.len()..])?;
-                    return Self::from_bytes(alg, &bits);
+                    return Self::from_bytes(alg, &bits, rng);
                 }
             }
         }
@@ -759,7 +763,7 @@ pub fn hex_encode(data: &[u8]) -> String {
     s
 }
 
-const HEX_VAL: [u8; 256] = {
+static HEX_VAL: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut i = 0;
     while i < 10 {
@@ -938,7 +942,7 @@ mod tests {
         ] {
             let sk = PrivateKey::generate(alg, 0, &rng).unwrap();
             let text = sk.to_text(Encoding::Base64);
-            let sk2 = PrivateKey::parse(&text).unwrap();
+            let sk2 = PrivateKey::parse(&text, &rng).unwrap();
             let pk = sk2.public_key().unwrap();
             let s = sk.sign(sig, &[b"hello ", b"world"], &rng).unwrap();
             assert!(pk.verify(sig, &[b"hello world"], &s));

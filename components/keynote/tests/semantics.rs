@@ -698,3 +698,64 @@ fn libkeynote_test_assertion_parses_with_dsa_refused() {
     );
     assert_eq!(s.check(&mut qq).value(), "true");
 }
+
+#[test]
+fn example_netconn_policy() {
+    let mut s = Session::new();
+    policy(
+        &mut s,
+        include_str!("../../../policies/keynote/netconn-policy.kn"),
+    );
+    let vals = ["DENY", "LOG", "ALLOW"];
+    let base = [
+        ("app_domain", "netconn"),
+        ("security_level", "2"),
+        ("esp_enc_alg", "aes-gcm-256"),
+        ("protocol", "tcp"),
+    ];
+    let with = |port: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut a: Vec<(&str, &str)> = base.to_vec();
+        a.push(("dst_port", port));
+        for (k, v) in extra {
+            a.retain(|(n, _)| n != k);
+            a.push((k, v));
+        }
+        a
+    };
+    assert_eq!(
+        s.check(&mut q(&vals, &with("443", &[]), &["admin-key-placeholder"]))
+            .value(),
+        "ALLOW"
+    );
+    assert_eq!(
+        s.check(&mut q(&vals, &with("22", &[]), &["admin-key-placeholder"]))
+            .value(),
+        "LOG"
+    );
+    assert_eq!(
+        s.check(&mut q(
+            &vals,
+            &with("8080", &[]),
+            &["admin-key-placeholder"]
+        ))
+        .value(),
+        "DENY"
+    );
+    let weak = with("443", &[("esp_enc_alg", "null")]);
+    assert_eq!(
+        s.check(&mut q(&vals, &weak, &["admin-key-placeholder"]))
+            .value(),
+        "DENY"
+    );
+    let low = with("443", &[("security_level", "1")]);
+    assert_eq!(
+        s.check(&mut q(&vals, &low, &["admin-key-placeholder"]))
+            .value(),
+        "DENY"
+    );
+    assert_eq!(
+        s.check(&mut q(&vals, &with("443", &[]), &["someone-else"]))
+            .value(),
+        "DENY"
+    );
+}

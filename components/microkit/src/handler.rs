@@ -2,20 +2,20 @@
 
 use core::fmt;
 
-use crate::{backend, Channel, ChannelSet, Child, MessageInfo};
+use crate::{backend, Channel, ChannelSet, Child, DeferredAction, MessageInfo};
 
 pub use core::convert::Infallible;
 
 /// What woke a PD up.
 #[doc(hidden)]
-#[allow(dead_code)] // the seL4 skeleton constructs none, the host no `Fault`
+#[allow(dead_code)] // the seL4 skeleton constructs none
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// Notifications on these channels.
     Notified(ChannelSet),
     /// A protected procedure call on this channel.
     Protected(Channel, MessageInfo),
-    /// A child PD faulted (seL4 only; the host runner handles crashes).
+    /// A child PD faulted (host: crashed).
     Fault(Child, MessageInfo),
 }
 
@@ -44,9 +44,10 @@ pub trait Handler {
         panic!("unexpected protected procedure call from channel {channel:?} with {msg_info:?}")
     }
 
-    /// A child PD faulted; return `Some` to reply to (restart) it. The
-    /// default panics. (The host backend does not deliver child faults yet:
-    /// `vetted run` applies its crash policy instead.)
+    /// A child PD faulted; return `Some` to reply to it (seL4: resume it;
+    /// host: the runner restarts the crashed child), `None` to leave it
+    /// stopped. On the host the label is the signal number that killed the
+    /// child, or 0x100 + its exit status. The default panics.
     fn fault(
         &mut self,
         child: Child,
@@ -55,11 +56,26 @@ pub trait Handler {
         panic!("unexpected fault from protection domain {child:?} with {msg_info:?}")
     }
 
+    /// A notify or IRQ ack to perform just before waiting for the next
+    /// event (see [`DeferredAction`]). The default has none.
+    fn take_deferred_action(&mut self) -> Option<DeferredAction> {
+        None
+    }
+
     /// The event loop (seL4 `Recv`/`ReplyRecv`); returns only on an error.
     #[doc(hidden)]
     fn run(&mut self) -> Result<Infallible, Self::Error> {
         let mut reply: Option<MessageInfo> = None;
         loop {
+            if let Some(action) = self.take_deferred_action() {
+                // As in sel4-microkit, a failed IRQ ack here is fatal.
+                if let Err(e) = action.execute_now() {
+                    panic!(
+                        "deferred action on channel {}: {e}",
+                        action.channel().index()
+                    );
+                }
+            }
             let event = match reply.take() {
                 Some(msg_info) => backend::reply_recv(msg_info),
                 None => backend::recv(),

@@ -54,6 +54,7 @@
 extern crate std;
 
 mod channel;
+mod defer;
 mod ext;
 mod handler;
 mod memory;
@@ -81,6 +82,7 @@ pub mod host {
 }
 
 pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
+pub use defer::{DeferredAction, DeferredActionInterface, DeferredActionSlot};
 pub use ext::{wait_notified, CallError};
 pub use handler::{Handler, Infallible, NullHandler};
 pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};

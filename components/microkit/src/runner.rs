@@ -11,14 +11,17 @@
 //! - Output lines are prefixed with the PD name.
 //! - A PD that exits with status 0 (`microkit::stop()`) has stopped; the run
 //!   ends when every active (non-passive) PD has stopped. Any other exit is a
-//!   crash, reported by name, then the system stops or the PD is restarted
-//!   (its memory regions and pending notifications survive).
+//!   crash, reported by name. A child PD's crash is delivered to its
+//!   parent's `fault` entry point (which may answer, and so restart it);
+//!   otherwise the system stops or the PD is restarted, per the crash
+//!   policy (its memory regions and pending notifications survive).
 //! - SIGINT, SIGTERM or SIGHUP kill every PD's process group and end the run.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::string::{String, ToString};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -257,6 +260,9 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
         mr_fds.push(fd);
     }
     for (p, pd) in system.protection_domains.iter().enumerate() {
+        if let (Some(parent), Some(id)) = (pd.parent, pd.child_id) {
+            configs[parent].children.push(id);
+        }
         for irq in &pd.irqs {
             configs[p].irqs.push(irq.id);
         }
@@ -297,6 +303,8 @@ struct Running {
     child: Option<Child>,
     stopped: bool,
     restarts: u32,
+    /// Crashed, fault delivered to the parent, waiting for its answer.
+    faulted: bool,
 }
 
 fn forward(
@@ -344,11 +352,13 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
         }
     }
     let plan = plan(system)?;
-    for pd in pds.iter().filter(|p| p.parent.is_some()) {
-        say(&format!(
-            "note: '{}' is a child PD; the host runs it like any PD and does not deliver its faults to the parent",
-            pd.name
-        ));
+    // The runner's own view of every control block, to deliver child faults
+    // and collect the parents' answers.
+    let mut ctls = Vec::new();
+    for c in &plan.configs {
+        let (p, _) = sys::map_shared(c.ctl, PAGE, sys::prot(true, true, false), None)
+            .map_err(os("mapping a control block"))?;
+        ctls.push(crate::backend::ctl_at(p.as_ptr() as usize));
     }
     for mr in system
         .memory_regions
@@ -370,6 +380,7 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
             child: None,
             stopped: false,
             restarts: 0,
+            faulted: false,
         })
         .collect();
     let mut threads = Vec::new();
@@ -469,7 +480,26 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                         Exit::Code(c) => format!("exited with status {c}"),
                     };
                     say(&format!("PD '{name}' crashed: {how}"));
-                    if opts.on_crash == CrashPolicy::Restart
+                    let parent_alive = pds[i].parent.is_some_and(|p| running[p].child.is_some());
+                    if let (true, Some(p), Some(id)) =
+                        (parent_alive, pds[i].parent, pds[i].child_id)
+                    {
+                        // Microkit: a child's fault goes to its parent, which
+                        // decides (its `fault` entry point).
+                        let label = match exit {
+                            Exit::Signal(s) => s as u64,
+                            Exit::Code(c) => 0x100 + (c as u64 & 0xff),
+                        };
+                        let ctl = ctls[p];
+                        ctl.fault_labels[usize::from(id)].store(label, SeqCst);
+                        ctl.faults.fetch_or(1 << id, SeqCst);
+                        crate::backend::wake(ctl);
+                        running[i].faulted = true;
+                        say(&format!(
+                            "fault of '{name}' delivered to its parent '{}'",
+                            pds[p].name
+                        ));
+                    } else if opts.on_crash == CrashPolicy::Restart
                         && running[i].restarts < opts.max_restarts
                     {
                         running[i].restarts += 1;
@@ -491,6 +521,46 @@ pub fn run(system: &SystemDescription, opts: &Options) -> Result<Outcome, RunErr
                         break 'watch Outcome::Crashed {
                             pd: name.clone(),
                             exit,
+                        };
+                    }
+                }
+            }
+        }
+        // Parents that handled a child's fault: restart the child if they
+        // answered, else it stays stopped.
+        for p in 0..pds.len() {
+            let handled = ctls[p].fault_handled.swap(0, SeqCst);
+            if handled == 0 {
+                continue;
+            }
+            let replies = ctls[p].fault_replies.swap(0, SeqCst);
+            for c in 0..pds.len() {
+                let Some(id) = pds[c].child_id.filter(|_| pds[c].parent == Some(p)) else {
+                    continue;
+                };
+                if handled & (1 << id) == 0 || !running[c].faulted || running[c].child.is_some() {
+                    continue;
+                }
+                running[c].faulted = false;
+                if replies & (1 << id) == 0 {
+                    running[c].stopped = true;
+                    say(&format!(
+                        "'{}' stays stopped: its parent '{}' did not answer its fault",
+                        pds[c].name, pds[p].name
+                    ));
+                    continue;
+                }
+                say(&format!(
+                    "restarting '{}' as its parent '{}' answered its fault",
+                    pds[c].name, pds[p].name
+                ));
+                match spawn(c, &mut threads) {
+                    Ok(child) => running[c].child = Some(child),
+                    Err(e) => {
+                        say(&e.to_string());
+                        break 'watch Outcome::Crashed {
+                            pd: pds[c].name.clone(),
+                            exit: Exit::Code(127),
                         };
                     }
                 }

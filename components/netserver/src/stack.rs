@@ -56,6 +56,9 @@ pub const UDP_BUFFER: usize = 64 * 1024;
 /// Most bytes one `Recv`/`RecvFrom` returns (a reply must fit in
 /// [`netserver_api::MAX_MESSAGE`]).
 pub const MAX_RECV: usize = 60 * 1024;
+/// Largest UDP payload sent: one unfragmented datagram over ESP on a
+/// 1500-byte link, IPv4 or IPv6 (the ESP layer never fragments).
+pub const MAX_DATAGRAM: usize = 1372;
 /// Most listening sockets a `Listen` backlog keeps.
 pub const MAX_BACKLOG: usize = 16;
 /// How long a gracefully closed TCP connection may take to finish before it
@@ -528,6 +531,44 @@ impl<D: Device> NetServer<D> {
             let _ = self.close(owner, id, now);
         }
         self.refusals.remove(&owner);
+    }
+
+    /// Benchmark baseline: a bare smoltcp TCP connect on this stack, with
+    /// no vetting, no socket table and no SPD rule management (the caller
+    /// installs whatever SPD rule the flow needs). Not for the PD.
+    #[doc(hidden)]
+    pub fn bench_raw_connect(
+        &mut self,
+        local: (IpAddr, u16),
+        remote: (IpAddr, u16),
+    ) -> Option<SocketHandle> {
+        let mut s = tcp_socket();
+        s.connect(
+            self.iface.context(),
+            (to_smol(remote.0), remote.1),
+            (to_smol(local.0), local.1),
+        )
+        .ok()?;
+        Some(self.sockets.add(s))
+    }
+
+    /// Benchmark baseline: whether a raw connection is established.
+    #[doc(hidden)]
+    pub fn bench_raw_established(&self, h: SocketHandle) -> bool {
+        self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Established
+    }
+
+    /// Benchmark baseline: aborts and forgets a raw connection.
+    #[doc(hidden)]
+    pub fn bench_raw_abort(&mut self, h: SocketHandle) {
+        self.sockets.get_mut::<tcp::Socket>(h).abort();
+        self.lingering.push(Linger {
+            handle: h,
+            rules: Vec::new(),
+            port: None,
+            owner: Owner::MAX,
+            deadline: Instant::ZERO,
+        });
     }
 
     /// Serves one request of the application on channel `owner`.
@@ -1286,7 +1327,9 @@ impl<D: Device> NetServer<D> {
         if cb.proto == Proto::Udp {
             return self.recv_from(owner, sock, max_len);
         }
-        let rule = cb.rule.as_ref().and_then(|r| r.first().copied());
+        // The flow rule is the last one (a bound-then-connected socket also
+        // holds its per-peer bind rules).
+        let rule = cb.rule.as_ref().and_then(|r| r.last().copied());
         let remote = cb.remote.unwrap_or(Endpoint::ANY);
         let h = self.tcp_handle(owner, sock)?;
         let max = usize::try_from(max_len).unwrap_or(MAX_RECV).min(MAX_RECV);
@@ -1322,6 +1365,9 @@ impl<D: Device> NetServer<D> {
         port: u16,
         data: &[u8],
     ) -> Result<Response, Error> {
+        if data.len() > MAX_DATAGRAM {
+            return Err(Error::TooLarge);
+        }
         let s = self.sockets.get_mut::<udp::Socket>(h);
         match s.send_slice(data, IpEndpoint::new(to_smol(addr), port)) {
             Ok(()) => Ok(Response::Sent(
@@ -1349,7 +1395,7 @@ impl<D: Device> NetServer<D> {
             return Err(Error::NotSupported);
         }
         let (raddr, rport) = concrete(&remote)?;
-        if data.len() > UDP_BUFFER {
+        if data.len() > MAX_DATAGRAM {
             return Err(Error::TooLarge);
         }
         let known = self

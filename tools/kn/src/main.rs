@@ -227,14 +227,14 @@ fn sign(args: &[String]) -> i32 {
         }
         Err(c) => return c,
     };
-    let key = match text::parse_key_file(&keyfile).and_then(|k| PrivateKey::parse(&k)) {
+    let rng = ring::rand::SystemRandom::new();
+    let key = match text::parse_key_file(&keyfile).and_then(|k| PrivateKey::parse(&k, &rng)) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("Bad private key in {}: {e}", args[3 + flg]);
             return 1;
         }
     };
-    let rng = ring::rand::SystemRandom::new();
     let sig = match text::sign_assertion(&assertion, &algname, &key, &rng) {
         Ok(s) => s,
         Err(e) => {

@@ -339,6 +339,91 @@ fn crash_is_reported_by_name_and_stops_the_system() {
     );
 }
 
+fn supervised(supervisor: &str) -> Vec<String> {
+    vec![
+        r#"<memory_region name="lives" size="0x1000" />"#.to_string(),
+        pd(
+            supervisor,
+            50,
+            true,
+            &pd(
+                "crasher",
+                10,
+                false,
+                r#"<map mr="lives" vaddr="0x10000000" perms="rw" />"#,
+            )
+            .replace(
+                r#"<protection_domain name="crasher""#,
+                r#"<protection_domain name="crasher" id="1""#,
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn child_crash_goes_to_the_parent_fault_handler() {
+    // The crasher dies twice; the supervisor answers both faults, so the
+    // child is restarted and survives its third life. The crash policy
+    // (stop) does not apply to a child whose parent handles it.
+    let r = run(&supervised("supervisor"), &[], LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("[supervisor] supervisor: child 1 faulted (label 6), fault 1"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout
+            .contains("[supervisor] supervisor: child 1 faulted (label 6), fault 2"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr
+            .contains("[vetted] fault of 'crasher' delivered to its parent 'supervisor'"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr
+            .contains("restarting 'crasher' as its parent 'supervisor' answered its fault"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout.contains("[crasher] crasher: survived"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn handler_error_ends_the_pd_and_is_reported() {
+    let r = run(
+        &[
+            pd("poker", 10, false, ""),
+            pd("erring", 20, false, ""),
+            channel("poker", 0, "", "erring", 3, ""),
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("[erring] erring: handler error: refusing notification on {3}"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr
+            .contains("[vetted] PD 'erring' crashed: exited with status 1"),
+        "{}",
+        r.all()
+    );
+}
+
 #[test]
 fn crashed_pd_is_restarted_with_its_memory_kept() {
     let r = run(&crash_parts(true), &["--on-crash", "restart"], LIMIT);
@@ -436,6 +521,18 @@ fn typed_rpc_answers_and_rejects_misuse_with_typed_errors() {
     assert!(
         r.stdout
             .contains("[rpcclient] rpcclient: typed answers and errors ok"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn typed_rpc_in_message_registers() {
+    let r = run(&rpc_parts("regclient", "regserver"), &[], LIMIT);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("[regclient] regclient: typed calls in registers ok"),
         "{}",
         r.all()
     );

@@ -19,6 +19,8 @@ pub struct PipeEnd {
     medium: Medium,
     pub wire: Rc<RefCell<Vec<Vec<u8>>>>,
     pub record: bool,
+    /// Claim checksum offload (as a NIC would), so smoltcp skips checksums.
+    pub offload: bool,
 }
 
 /// Two connected ends.
@@ -33,6 +35,7 @@ pub fn pipe(medium: Medium) -> (PipeEnd, PipeEnd) {
             medium,
             wire: wire.clone(),
             record: false,
+            offload: false,
         },
         PipeEnd {
             tx: b,
@@ -40,6 +43,7 @@ pub fn pipe(medium: Medium) -> (PipeEnd, PipeEnd) {
             medium,
             wire,
             record: false,
+            offload: false,
         },
     )
 }
@@ -96,6 +100,11 @@ impl phy::Device for PipeEnd {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = self.medium;
+        if self.offload {
+            caps.checksum.ipv4 = phy::Checksum::None;
+            caps.checksum.tcp = phy::Checksum::None;
+            caps.checksum.udp = phy::Checksum::None;
+        }
         caps.max_transmission_unit = match self.medium {
             Medium::Ethernet => 1514,
             _ => 1500,

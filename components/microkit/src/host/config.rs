@@ -51,6 +51,8 @@ pub struct PdConfig {
     pub pps: Vec<(u8, i32)>,
     /// Interrupt channels (my ids).
     pub irqs: Vec<u8>,
+    /// Ids of this PD's child PDs (their faults come to us).
+    pub children: Vec<u8>,
     /// Mapped memory regions.
     pub maps: Vec<MapConfig>,
 }
@@ -107,6 +109,9 @@ impl PdConfig {
         for id in &self.irqs {
             let _ = writeln!(s, "irq\t{id}");
         }
+        for id in &self.children {
+            let _ = writeln!(s, "child\t{id}");
+        }
         for m in &self.maps {
             let _ = writeln!(
                 s,
@@ -160,6 +165,7 @@ impl PdConfig {
                 )),
                 Some("pps") => c.pps.push((chan(f.next(), line)?, num(f.next(), line)?)),
                 Some("irq") => c.irqs.push(chan(f.next(), line)?),
+                Some("child") => c.children.push(chan(f.next(), line)?),
                 Some("map") => {
                     let name = f.next().unwrap_or("").to_string();
                     let symbol = f.next().filter(|s| !s.is_empty()).map(str::to_string);
@@ -206,6 +212,7 @@ mod tests {
             ppc: std::vec![(7, 8, 9, 10)],
             pps: std::vec![(11, 12)],
             irqs: std::vec![33],
+            children: std::vec![2, 7],
             maps: std::vec![MapConfig {
                 name: "rx".into(),
                 symbol: Some("rx_vaddr".into()),

@@ -26,14 +26,14 @@ use core::cell::RefCell;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::io::Write as _;
-use std::string::String;
+use std::string::{String, ToString};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::handler::Event;
 use crate::{
-    Channel, ChannelSet, Handler, IrqAckError, MemoryRegion, MemoryRegionError, MessageInfo,
+    Channel, ChannelSet, Child, Handler, IrqAckError, MemoryRegion, MemoryRegionError, MessageInfo,
     MSG_MAX_LENGTH,
 };
 use config::PdConfig;
@@ -55,7 +55,20 @@ pub struct Ctl {
     notify: AtomicU64,
     /// Pending protected calls, by the owner's channel id.
     calls: AtomicU64,
+    /// Child PDs that faulted (crashed), by child id; set by the runner.
+    pub(crate) faults: AtomicU64,
+    /// Child PDs whose fault the owner answered (restart them), by child id;
+    /// read by the runner.
+    pub(crate) fault_replies: AtomicU64,
+    /// Child PDs whose fault the owner has handled (answered or not), by
+    /// child id; read by the runner.
+    pub(crate) fault_handled: AtomicU64,
+    /// Per child id: the fault label (host: signal number, or 0x100 + exit
+    /// status).
+    pub(crate) fault_labels: [AtomicU64; 64],
 }
+
+const _: () = assert!(core::mem::size_of::<Ctl>() <= config::PAGE);
 
 /// A call slot, at the start of its shared page.
 #[repr(C)]
@@ -88,13 +101,16 @@ struct State {
     pps: [Option<&'static Slot>; 62],
     call_in_mask: u64,
     irq_mask: u64,
+    child_mask: u64,
     maps: Vec<Mapped>,
     spin: Duration,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
-/// The channel whose call is being served, or `usize::MAX`.
+/// The channel whose call is being served (or `FAULT | child id` for a
+/// fault), or `usize::MAX`.
 static SERVING: AtomicUsize = AtomicUsize::new(usize::MAX);
+const FAULT: usize = 1 << 16;
 
 std::thread_local! {
     static MRS: RefCell<[u64; MSG_MAX_LENGTH]> = const { RefCell::new([0; MSG_MAX_LENGTH]) };
@@ -121,7 +137,7 @@ fn map_page(fd: i32, cache: &mut Vec<(i32, usize)>) -> Result<usize, String> {
     Ok(p.as_ptr() as usize)
 }
 
-fn ctl_at(addr: usize) -> &'static Ctl {
+pub(crate) fn ctl_at(addr: usize) -> &'static Ctl {
     // SAFETY: `addr` is a page-aligned shared mapping of a full page that is
     // never unmapped; `Ctl` is all atomics (valid for any bit pattern and for
     // concurrent access by other processes).
@@ -147,6 +163,7 @@ fn init_state(c: PdConfig) -> Result<State, String> {
         pps: [None; 62],
         call_in_mask: 0,
         irq_mask: 0,
+        child_mask: 0,
         maps: Vec::new(),
         spin: Duration::from_micros(
             std::env::var("VETTED_SPIN_US")
@@ -164,6 +181,9 @@ fn init_state(c: PdConfig) -> Result<State, String> {
     for id in c.irqs {
         st.irq_mask |= 1 << id;
         st.notify_in_mask |= 1 << id;
+    }
+    for id in c.children {
+        st.child_mask |= 1 << id;
     }
     for (id, slot, peer_ctl, peer) in c.ppc {
         let slot = slot_at(map_page(slot, &mut cache)?);
@@ -208,9 +228,7 @@ fn init_state(c: PdConfig) -> Result<State, String> {
     Ok(st)
 }
 
-use std::string::ToString;
-
-fn wake(ctl: &Ctl) {
+pub(crate) fn wake(ctl: &Ctl) {
     if ctl.state.load(SeqCst) == SLEEPING && ctl.state.swap(RUNNING, SeqCst) == SLEEPING {
         sys::futex_wake(&ctl.state, 1);
     }
@@ -360,6 +378,14 @@ fn poll(st: &State) -> Option<Event> {
     if n != 0 {
         return Some(Event::Notified(ChannelSet::from_bits(n)));
     }
+    let faults = st.ctl.faults.load(SeqCst) & st.child_mask;
+    if faults != 0 {
+        let id = faults.trailing_zeros() as usize;
+        st.ctl.faults.fetch_and(!(1 << id), SeqCst);
+        SERVING.store(FAULT | id, SeqCst);
+        let label = st.ctl.fault_labels[id].load(SeqCst);
+        return Some(Event::Fault(Child::new(id), MessageInfo::new(label, 0)));
+    }
     loop {
         let calls = st.ctl.calls.load(SeqCst);
         let valid = calls & st.call_in_mask;
@@ -383,11 +409,17 @@ fn poll(st: &State) -> Option<Event> {
 
 fn pending(st: &State) -> bool {
     st.ctl.notify.load(SeqCst) & (st.notify_in_mask | events::extra_mask()) != 0
+        || st.ctl.faults.load(SeqCst) & st.child_mask != 0
         || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
 }
 
 pub(crate) fn recv() -> Event {
     let st = state();
+    let id = SERVING.swap(usize::MAX, SeqCst);
+    if id != usize::MAX && id & FAULT != 0 {
+        // A child's fault handled without an answer: it stays stopped.
+        st.ctl.fault_handled.fetch_or(1 << (id & !FAULT), SeqCst);
+    }
     loop {
         if let Some(ev) = poll(st) {
             return ev;
@@ -411,7 +443,11 @@ pub(crate) fn recv() -> Event {
 pub(crate) fn reply_recv(msg: MessageInfo) -> Event {
     let st = state();
     let id = SERVING.swap(usize::MAX, SeqCst);
-    if let Some(slot) = st.pps.get(id).copied().flatten() {
+    if id != usize::MAX && id & FAULT != 0 {
+        // Answering a child's fault: ask the runner to restart it.
+        st.ctl.fault_replies.fetch_or(1 << (id & !FAULT), SeqCst);
+        st.ctl.fault_handled.fetch_or(1 << (id & !FAULT), SeqCst);
+    } else if let Some(slot) = st.pps.get(id).copied().flatten() {
         store_msg(slot, msg);
         slot.state.store(REPLY, SeqCst);
         if slot.waiter.load(SeqCst) != 0 {

@@ -8,7 +8,8 @@ use ipc::queue::{Consumer, Producer, QueueError};
 use ipc::rpc::{self, CallError, ServerError};
 use ipc::PeerMisbehaviour;
 use microkit::{
-    debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo, NullHandler,
+    debug_println, Channel, ChannelSet, Child, DeferredAction, DeferredActionSlot, Handler,
+    MemoryRegion, MessageInfo, NullHandler,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,8 @@ const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 struct PingPong {
     n: u64,
     ping: bool,
+    /// Pong answers through a deferred notify, done by the event loop.
+    deferred: DeferredActionSlot,
 }
 
 impl Handler for PingPong {
@@ -52,16 +55,28 @@ impl Handler for PingPong {
             ));
         }
         self.n += 1;
-        if self.ping && self.n == ROUNDS {
-            debug_println!("ping: {} round trips", self.n);
-            microkit::stop();
+        if self.ping {
+            if self.n == ROUNDS {
+                debug_println!("ping: {} round trips", self.n);
+                microkit::stop();
+            }
+            CH.notify();
+            return Ok(());
         }
-        CH.notify();
-        if !self.ping && self.n == ROUNDS {
+        self.deferred.defer_notify(CH).map_err(|e| e.to_string())?;
+        if self.n == ROUNDS {
+            // Stopping skips the event loop: send the last answer now.
+            if let Some(last) = self.deferred.take() {
+                last.execute_now().map_err(|e| e.to_string())?;
+            }
             debug_println!("pong: answered {}", self.n);
             microkit::stop();
         }
         Ok(())
+    }
+
+    fn take_deferred_action(&mut self) -> Option<DeferredAction> {
+        self.deferred.take()
     }
 }
 
@@ -185,6 +200,86 @@ fn rpc_client() -> NullHandler {
         "rpcclient: {}",
         if ok {
             "typed answers and errors ok"
+        } else {
+            "WRONG"
+        }
+    );
+    microkit::stop()
+}
+
+/// Returns an error from its handler on the first notification.
+struct Erring;
+
+impl Handler for Erring {
+    type Error = String;
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), String> {
+        Err(format!("refusing notification on {}", channels.display()))
+    }
+}
+
+/// A parent that answers (so restarts) its faulting child `answers` times,
+/// then leaves it stopped.
+struct Supervisor {
+    faults: u32,
+    answers: u32,
+}
+
+impl Handler for Supervisor {
+    type Error = String;
+    fn fault(&mut self, child: Child, msg: MessageInfo) -> Result<Option<MessageInfo>, String> {
+        self.faults += 1;
+        debug_println!(
+            "supervisor: child {} faulted (label {}), fault {}",
+            child.index(),
+            msg.label(),
+            self.faults
+        );
+        Ok((self.faults <= self.answers).then(|| MessageInfo::new(0, 0)))
+    }
+}
+
+struct RegServer;
+
+impl Handler for RegServer {
+    type Error = String;
+    fn protected(&mut self, _: Channel, msg: MessageInfo) -> Result<MessageInfo, String> {
+        Ok(rpc::handle_regs(
+            msg,
+            |req: Req| -> Result<String, AppError> {
+                match req {
+                    Req::Add(a, b) => a
+                        .checked_add(b)
+                        .map(|s| s.to_string())
+                        .ok_or(AppError::Overflow),
+                    Req::Hello(name) => Ok(format!("hello, {name}")),
+                }
+            },
+        ))
+    }
+}
+
+/// Typed calls in the message registers, no shared buffer.
+fn reg_client() -> NullHandler {
+    let mut ok = true;
+    let r: Result<Result<String, AppError>, CallError> = rpc::call_regs(CH, &Req::Add(40, 2));
+    ok &= r == Ok(Ok("42".into()));
+    let r: Result<Result<String, AppError>, CallError> = rpc::call_regs(CH, &Req::Add(u32::MAX, 1));
+    ok &= r == Ok(Err(AppError::Overflow));
+    // 952 bytes encoded: the largest request; its answer is 7 bytes longer.
+    let long = "y".repeat(949);
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello(long.clone()));
+    ok &= r == Err(CallError::Server(ServerError::ResponseTooLarge));
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello("z".repeat(1000)));
+    ok &= r == Err(CallError::Encode);
+    let r: Result<Result<String, AppError>, CallError> =
+        rpc::call_regs(CH, &Req::Hello("regs".into()));
+    ok &= r == Ok(Ok("hello, regs".into()));
+    debug_println!(
+        "regclient: {}",
+        if ok {
+            "typed calls in registers ok"
         } else {
             "WRONG"
         }
@@ -461,9 +556,17 @@ fn main() {
     match role {
         "ping" => microkit::_private::run_main(|| {
             CH.notify();
-            PingPong { n: 0, ping: true }
+            PingPong {
+                n: 0,
+                ping: true,
+                deferred: DeferredActionSlot::new(),
+            }
         }),
-        "pong" => microkit::_private::run_main(|| PingPong { n: 0, ping: false }),
+        "pong" => microkit::_private::run_main(|| PingPong {
+            n: 0,
+            ping: false,
+            deferred: DeferredActionSlot::new(),
+        }),
         "client" => microkit::_private::run_main(client),
         "server" => microkit::_private::run_main(|| {
             debug_println!("server: passive={}", microkit::pd_is_passive());
@@ -557,6 +660,19 @@ fn main() {
             rpc: rpc::Server::new(region("rpc")),
         }),
         "rpcclient" => microkit::_private::run_main(rpc_client),
+        "regserver" => microkit::_private::run_main(|| RegServer),
+        "erring" => microkit::_private::run_main(|| Erring),
+        "supervisor" => microkit::_private::run_main(|| Supervisor {
+            faults: 0,
+            answers: name.trim_start_matches("supervisor").parse().unwrap_or(2),
+        }),
+        "poker" => microkit::_private::run_main(|| {
+            CH.notify();
+            microkit::stop();
+            #[allow(unreachable_code)]
+            NullHandler::new()
+        }),
+        "regclient" => microkit::_private::run_main(reg_client),
         "evilserver" => microkit::_private::run_main(|| EvilServer {
             calls: 0,
             buf: region("rpc"),
