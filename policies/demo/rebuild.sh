@@ -103,6 +103,7 @@ check)
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     creds "$tmp"
+    cd "$here"
     for f in node-a/policy.kn node-b/policy.kn credentials/*.cred; do
         if ! cmp -s "$here/$f" "$tmp/$f"; then
             echo "policies/demo/$f is not what rebuild.sh creds makes; run it and commit" >&2

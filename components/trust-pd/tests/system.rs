@@ -151,6 +151,18 @@ fn tester() -> microkit::NullHandler {
                 credentials: vec![],
             });
             report("netserver-install", r.map_err(|e| e.to_string()));
+            // A repository channel no application is bound to gets nothing.
+            let stray = Client::<MAX_MESSAGE>::new(Channel::new(11), buf("buf_11"));
+            let r: Result<RepoReply, _> = stray.call(&policyrepo_api::Request::InstallPolicy {
+                assertion: String::new(),
+                credentials: vec![],
+            });
+            report("stray-install", r.map_err(|e| e.to_string()));
+            let r: Result<RepoReply, _> = stray.call(&policyrepo_api::Request::GetPolicy);
+            report("stray-policy", r.map_err(|e| e.to_string()));
+            // The trust PD refuses garbage with a typed ipc error.
+            let r: Result<TrustReply, _> = t.trust.call(&[0xffu8; 32]);
+            report("garbage", r.map_err(|e| e.to_string()));
             // Cache reuse across PD calls: 200 queries, timed.
             let t0 = Instant::now();
             let mut allowed = 0;
@@ -297,6 +309,7 @@ const SYSTEM: &str = r#"<system>
   <memory_region name="net_trust_buf" size="0x20000" />
   <memory_region name="net_repo_buf" size="0x20000" />
   <memory_region name="client_repo_buf" size="0x20000" />
+  <memory_region name="stray_repo_buf" size="0x20000" />
   <protection_domain name="policyrepo" priority="250" passive="true">
     <program_image path="policyrepo.elf" />
     <map mr="policy_bundle" vaddr="0x2000000" perms="r" setvar_vaddr="policy_bundle" />
@@ -304,6 +317,7 @@ const SYSTEM: &str = r#"<system>
     <map mr="trust_repo_buf" vaddr="0x3000000" perms="rw" setvar_vaddr="buf_0" />
     <map mr="net_repo_buf" vaddr="0x3100000" perms="rw" setvar_vaddr="buf_1" />
     <map mr="client_repo_buf" vaddr="0x3a00000" perms="rw" setvar_vaddr="buf_10" />
+    <map mr="stray_repo_buf" vaddr="0x3b00000" perms="rw" setvar_vaddr="buf_11" />
   </protection_domain>
   <protection_domain name="trust" priority="240" passive="true">
     <program_image path="trust.elf" />
@@ -315,11 +329,13 @@ const SYSTEM: &str = r#"<system>
     <map mr="net_trust_buf" vaddr="0x3100000" perms="rw" setvar_vaddr="buf_1" />
     <map mr="net_repo_buf" vaddr="0x3200000" perms="rw" setvar_vaddr="buf_2" />
     <map mr="client_repo_buf" vaddr="0x3a00000" perms="rw" setvar_vaddr="buf_10" />
+    <map mr="stray_repo_buf" vaddr="0x3b00000" perms="rw" setvar_vaddr="buf_11" />
   </protection_domain>
   <channel><end pd="trust" id="1" pp="true" /><end pd="policyrepo" id="0" /></channel>
   <channel><end pd="tester" id="1" pp="true" /><end pd="trust" id="0" /></channel>
   <channel><end pd="tester" id="2" pp="true" /><end pd="policyrepo" id="1" /></channel>
   <channel><end pd="tester" id="10" pp="true" /><end pd="policyrepo" id="10" /></channel>
+  <channel><end pd="tester" id="11" pp="true" /><end pd="policyrepo" id="11" /></channel>
 </system>"#;
 
 struct Run {
@@ -466,6 +482,12 @@ fn good_bundle_decides_as_the_demo_says() {
     assert_eq!(r.get("after-install"), "Some(true)");
     assert_eq!(r.get("reload"), "Ok(Ok(Reloaded(3)))");
     assert_eq!(r.get("netserver-install"), "Ok(Err(NotPermitted))");
+    assert_eq!(r.get("stray-install"), "Ok(Err(NotPermitted))");
+    assert_eq!(r.get("stray-policy"), "Ok(Err(NotPermitted))");
+    assert_eq!(
+        r.get("garbage"),
+        r#"Err("server: request does not decode")"#
+    );
     assert_eq!(r.get("repeat"), "200");
 }
 

@@ -28,12 +28,15 @@
 //!
 //! # Speed
 //!
-//! The policy is compiled once per policy version (a [`keynote::Session`]);
-//! queries run on a working session forked from it, whose credentials are
-//! removed after each query while its cache of verified signatures is kept,
-//! so a credential presented again is not verified again. A stale policy
-//! (after a notification) is fetched again at the next query, but only
-//! recompiled when its version changed.
+//! The policy is compiled once per policy version (a [`keynote::Session`]).
+//! Each distinct set of credentials gets a session forked from it (sharing
+//! the compiled policy) with those credentials parsed and their signatures
+//! verified once; up to [`MAX_CACHED_SETS`] such sessions are kept (least
+//! recently used evicted), so an application presenting the same
+//! credentials again costs one evaluation, no parsing and no signature
+//! check. A stale policy (after a notification) is fetched again at the
+//! next query, but only recompiled (and the cache dropped) when its version
+//! changed.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -56,10 +59,10 @@ pub const MAX_REQUESTER: usize = 4096;
 /// Most reason lines in a decision (the rest are summarised in one line).
 pub const MAX_REASONS: usize = 32;
 
-/// The working session is replaced by a fresh fork of the policy after this
-/// many queries, so that the principals interned from credentials do not
-/// accumulate without bound (the signature cache is lost then, once).
-pub const REFORK_AFTER: u64 = 4096;
+/// Most credential sets whose compiled sessions are kept. Each is a fork of
+/// the policy plus the set's credentials, so memory stays bounded whatever
+/// the requesters send.
+pub const MAX_CACHED_SETS: usize = 64;
 
 /// The policy as the repository sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,20 +92,53 @@ pub struct Stats {
     pub compiles: u64,
     /// Queries decided.
     pub queries: u64,
-    /// Signature verifications performed by the current working session
-    /// (cache hits are not counted).
+    /// Queries whose credential set was compiled already.
+    pub cache_hits: u64,
+    /// Signature verifications performed (a credential set seen before is
+    /// not verified again).
     pub verifications: u64,
 }
 
 /// The compiled policy of one version.
 struct Compiled {
     version: u64,
-    /// Policy only; forked into `work`.
+    /// Policy only; forked for each credential set.
     policy: Session,
-    /// Policy plus the current query's credentials; keeps the signature cache.
-    work: Session,
-    /// Queries since `work` was forked.
-    uses: u64,
+    /// Compiled credential sets, at most [`MAX_CACHED_SETS`].
+    sets: Vec<CredentialSet>,
+    /// Use counter for least-recently-used eviction.
+    clock: u64,
+}
+
+/// A session holding the policy and one set of credentials.
+struct CredentialSet {
+    /// The credential texts, compared exactly.
+    texts: Vec<String>,
+    /// A cheap hash of `texts`, to skip most comparisons.
+    hash: u64,
+    session: Session,
+    /// For each credential text, the ids of its assertions.
+    ids: Vec<Vec<AssertionId>>,
+    last_use: u64,
+}
+
+/// FNV-1a over the credential texts (lengths included): only a filter
+/// before an exact comparison, so it needs no resistance to collisions.
+fn set_hash(texts: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for t in texts {
+        for b in (t.len() as u64).to_le_bytes() {
+            eat(b);
+        }
+        for &b in t.as_bytes() {
+            eat(b);
+        }
+    }
+    h
 }
 
 /// The trust PD's state.
@@ -160,9 +196,7 @@ impl Trust {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
-        s.verifications = self.compiled.as_ref().map_or(0, |c| c.work.verifications());
-        s
+        self.stats
     }
 
     /// The repository's policy may have changed (it notified us): ask it
@@ -198,9 +232,9 @@ impl Trust {
         let n = policy.len();
         self.compiled = Some(Compiled {
             version: text.version,
-            work: policy.fork(),
             policy,
-            uses: 0,
+            sets: Vec::new(),
+            clock: 0,
         });
         Ok(n)
     }
@@ -263,11 +297,6 @@ impl Trust {
         if credentials.iter().any(|t| t.len() > max_text) {
             return Err(Error::LimitExceeded);
         }
-        if c.uses >= REFORK_AFTER {
-            c.work = c.policy.fork();
-            c.uses = 0;
-        }
-        c.uses += 1;
         self.stats.queries += 1;
 
         let q = &mut self.query;
@@ -281,18 +310,47 @@ impl Trust {
         q.add_authorizer(requester.trim())
             .map_err(|e| keynote_error("requester key", &e))?;
 
-        let ids = match add_credentials(&mut c.work, credentials) {
-            Ok(ids) => ids,
-            // The working session's interned principals or attribute names
-            // may have filled up: start from a fresh fork once.
-            Err(Error::LimitExceeded) => {
-                c.work = c.policy.fork();
-                c.uses = 1;
-                add_credentials(&mut c.work, credentials)?
+        c.clock += 1;
+        let hash = set_hash(credentials);
+        let found = c
+            .sets
+            .iter()
+            .position(|e| e.hash == hash && e.texts.as_slice() == credentials);
+        let at = match found {
+            Some(i) => {
+                self.stats.cache_hits += 1;
+                i
             }
-            Err(e) => return Err(e),
+            None => {
+                let mut session = c.policy.fork();
+                let ids = add_credentials(&mut session, credentials);
+                self.stats.verifications += session.verifications();
+                let ids = ids?;
+                if c.sets.len() >= MAX_CACHED_SETS {
+                    let oldest = c
+                        .sets
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, e)| e.last_use)
+                        .map_or(0, |(i, _)| i);
+                    c.sets.swap_remove(oldest);
+                }
+                c.sets.push(CredentialSet {
+                    texts: credentials.to_vec(),
+                    hash,
+                    session,
+                    ids,
+                    last_use: 0,
+                });
+                c.sets.len() - 1
+            }
         };
-        let verdict = c.work.check(q);
+        let Some(set) = c.sets.get_mut(at) else {
+            return Err(Error::PolicyUnavailable);
+        };
+        set.last_use = c.clock;
+        let (work, ids) = (&set.session, &set.ids);
+        let verdict = work.check(q);
         let decision = if verdict.is_max() {
             Decision {
                 allowed: true,
@@ -300,11 +358,15 @@ impl Trust {
                 reasons: Vec::new(),
             }
         } else {
-            let why = c.work.explain(q);
+            let why = work.explain(q);
             let mut reasons = Vec::new();
             let total = why.diagnostics.len();
-            for d in why.diagnostics.iter().take(MAX_REASONS) {
-                reasons.push(describe(&c.work, &ids, d));
+            // The credentials' reasons first: they are the ones a requester
+            // can act on (and the policy's follow from them).
+            let mut diags: Vec<&keynote::Diagnostic> = why.diagnostics.iter().collect();
+            diags.sort_by_key(|d| d.origin == Origin::Policy);
+            for d in diags.into_iter().take(MAX_REASONS) {
+                reasons.push(describe(work, ids, d));
             }
             if total > MAX_REASONS {
                 reasons.push(format!("... and {} more", total - MAX_REASONS));
@@ -318,13 +380,12 @@ impl Trust {
                 reasons,
             }
         };
-        c.work.clear_credentials();
         Ok(decision)
     }
 }
 
-/// Adds the credentials to the working session; on error none stays.
-/// Returns, for each credential text, the ids of its assertions.
+/// Adds the credentials to a session forked from the policy. Returns, for
+/// each credential text, the ids of its assertions.
 fn add_credentials(
     work: &mut Session,
     credentials: &[String],
@@ -333,10 +394,7 @@ fn add_credentials(
     for (i, text) in credentials.iter().enumerate() {
         match work.add_credential(text) {
             Ok(v) => ids.push(v),
-            Err(e) => {
-                work.clear_credentials();
-                return Err(keynote_error(&format!("credential {i}"), &e));
-            }
+            Err(e) => return Err(keynote_error(&format!("credential {i}"), &e)),
         }
     }
     Ok(ids)

@@ -481,8 +481,9 @@ fn compiled_policy_and_verified_signatures_are_reused() {
     assert_eq!(s.compiles, 1, "one compilation");
     assert_eq!(s.queries, 50);
     assert_eq!(s.verifications, 1, "the signature was verified once");
-    // A bad signature is not cached as good: it is checked each time, and
-    // never allows.
+    assert_eq!(s.cache_hits, 49);
+    // A forged credential's set is compiled once too: its status stays
+    // "bad signature" and it never allows.
     for _ in 0..3 {
         let d = t
             .decide(
@@ -493,8 +494,9 @@ fn compiled_policy_and_verified_signatures_are_reused() {
             )
             .unwrap();
         assert!(!d.allowed);
+        assert!(all_reasons(&d).contains("signature verification failure"));
     }
-    assert_eq!(t.stats().verifications, 4);
+    assert_eq!(t.stats().verifications, 2);
     // Credentials do not stay in the session after their query.
     let d = t
         .decide(CLIENT_KEY, &connect("client"), &[], &mut src)
@@ -651,9 +653,45 @@ fn hostile_input_is_bounded_with_typed_errors() {
 }
 
 #[test]
+fn the_credential_set_cache_is_bounded_and_evicts_the_least_recently_used() {
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let good = creds(&[CLIENT_CRED]);
+    let ask = |t: &mut Trust, src: &mut Source, extra: Option<String>| {
+        let mut c = good.clone();
+        c.extend(extra);
+        t.decide(CLIENT_KEY, &connect("client"), &c, src)
+            .unwrap()
+            .allowed
+    };
+    assert!(ask(&mut t, &mut src, None));
+    // MAX_CACHED_SETS - 1 other sets, while the client's stays in use.
+    for i in 0..MAX_CACHED_SETS - 1 {
+        let junk = format!("Authorizer: \"x{i}\"\nLicensees: \"y\"\n");
+        assert!(ask(&mut t, &mut src, Some(junk)));
+        assert!(ask(&mut t, &mut src, None));
+    }
+    // Each new set verified the client's signature again (a fresh fork).
+    let v = t.stats().verifications;
+    assert_eq!(v, MAX_CACHED_SETS as u64);
+    // One more set evicts the least recently used one (junk 0), not the
+    // client's set.
+    assert!(ask(&mut t, &mut src, Some("Authorizer: \"z\"\n".into())));
+    assert!(ask(&mut t, &mut src, None));
+    assert_eq!(t.stats().verifications, v + 1, "the client's set was kept");
+    assert!(ask(
+        &mut t,
+        &mut src,
+        Some("Authorizer: \"x0\"\nLicensees: \"y\"\n".into())
+    ));
+    assert_eq!(t.stats().verifications, v + 2, "junk 0 was evicted");
+}
+
+#[test]
 fn many_distinct_credentials_do_not_exhaust_the_session() {
-    // Each query interns new principals; the working session is re-forked
-    // before the engine's limits are hit, and decisions stay right.
+    // Each query brings 40 new principals (12 000 in all, more than a
+    // session may intern): every credential set has its own bounded
+    // session, so the engine's limits are never hit and decisions stay right.
     let mut t = Trust::new();
     let mut src = Source::node_a();
     for i in 0..300u32 {
@@ -672,5 +710,61 @@ fn many_distinct_credentials_do_not_exhaust_the_session() {
             )
             .unwrap();
         assert!(d.allowed, "query {i}: {d:?}");
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Mutations of the client's genuine credential: one byte changed,
+    /// a span deleted, or text spliced in.
+    fn mutated() -> impl Strategy<Value = String> {
+        let n = CLIENT_CRED.len();
+        prop_oneof![
+            (0..n, any::<u8>()).prop_map(|(i, b)| {
+                let mut v = CLIENT_CRED.as_bytes().to_vec();
+                v[i] = b;
+                String::from_utf8_lossy(&v).into_owned()
+            }),
+            (0..n, 0..64usize).prop_map(|(i, len)| {
+                let mut v = CLIENT_CRED.as_bytes().to_vec();
+                let end = (i + len).min(v.len());
+                v.drain(i..end);
+                String::from_utf8_lossy(&v).into_owned()
+            }),
+            (0..n, "[ -~\n]{0,40}").prop_map(|(i, s)| {
+                let mut t = String::from(CLIENT_CRED);
+                let i = (0..=i).rev().find(|&k| t.is_char_boundary(k)).unwrap_or(0);
+                t.insert_str(i, &s);
+                t
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever the intruder sends, it is never allowed and nothing
+        /// panics; a changed credential allows the client only if the
+        /// change left the signed text intact (e.g. trailing whitespace).
+        #[test]
+        fn tampered_credentials_never_allow_the_intruder(cred in mutated(), junk in "[ -~\n]{0,200}") {
+            let mut t = Trust::new();
+            let mut src = Source::node_a();
+            let r = t.decide(INTRUDER_KEY, &connect("intruder"), &[cred.clone(), junk], &mut src);
+            prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "{r:?}");
+            let r = t.decide(CLIENT_KEY, &connect("intruder"), core::slice::from_ref(&cred), &mut src);
+            prop_assert!(!matches!(r, Ok(ref d) if d.allowed), "wrong PD allowed: {r:?}");
+            if let Ok(d) = t.decide(CLIENT_KEY, &connect("client"), core::slice::from_ref(&cred), &mut src) {
+                if d.allowed {
+                    // Allowed only if the signed part is unchanged.
+                    let signed = |s: &str| {
+                        s.split("Signature:").next().map(|h| h.split_whitespace().collect::<Vec<_>>().join(" "))
+                    };
+                    prop_assert_eq!(signed(&cred), signed(CLIENT_CRED));
+                }
+            }
+        }
     }
 }
