@@ -564,6 +564,27 @@ fn bench(net: &mut Lib) {
         }
     }
     debug_println!("BENCH connect_warm_us {}", median(&mut warm));
+    // Cold credential: each connect presents a credential the trust PD has
+    // never seen (minted by the bench with `kn sign`; public text).
+    if let Ok(path) = std::env::var("VETTED_E2E_FRESH_CREDS") {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut cold = Vec::new();
+        for cred in text.split("%%\n").filter(|c| c.contains("KeyNote-Version")) {
+            let t = Instant::now();
+            let s = match net.socket(Proto::Tcp) {
+                Ok(s) => s,
+                Err(e) => return check("bench", false, e),
+            };
+            match net.connect(s, ECHO, &[cred], &ctx(ProtectionRequest::default())) {
+                Ok(_) => cold.push(t.elapsed().as_micros()),
+                Err(e) => debug_println!("cold credential refused: {e}: {:?}", net.why()),
+            }
+            let _ = net.close(s);
+        }
+        if !cold.is_empty() {
+            debug_println!("BENCH connect_cold_cred_us {}", median(&mut cold));
+        }
+    }
     // UDP: the first datagram of a flow is vetted (trust + SPD rule), the
     // next ones on the same flow are not: same stack, same ESP.
     let mut vetted = Vec::new();
