@@ -151,7 +151,7 @@ fn no_application_lowers_its_floor() {
 }
 
 #[test]
-fn applications_cannot_use_each_others_sockets() {
+fn applications_cannot_use_each_others_sockets_or_ports() {
     let Some(lines) = scenario(
         "isolation",
         &["client", "intruder"],
@@ -164,7 +164,11 @@ fn applications_cannot_use_each_others_sockets() {
     assert_checks(
         &lines,
         "intruder",
-        &["isolation-foreign-sockets", "intruder-refused"],
+        &[
+            "isolation-foreign-sockets",
+            "isolation-foreign-ports",
+            "intruder-refused",
+        ],
     );
 }
 

@@ -369,6 +369,26 @@ fn isolation(net: &mut Lib, role: &str) {
                 wrong.is_empty(),
                 format!("{wrong:?}"),
             );
+            // The client's connection holds a port of the dynamic pool
+            // (49152..): no other application can bind any of them.
+            let mut taken = Vec::new();
+            for port in 49152..49232u16 {
+                let Ok(b) = net.socket(Proto::Tcp) else { break };
+                let local = Endpoint {
+                    addr: None,
+                    port: Some(port),
+                };
+                let c = secsock::template(local, Endpoint::ANY, ProtectionRequest::default());
+                if let Ok(e) = net.bind(b, local, &[INTRUDER_CRED], &c) {
+                    taken.push(e);
+                }
+                let _ = net.close(b);
+            }
+            check(
+                "isolation-foreign-ports",
+                taken.is_empty(),
+                format!("{taken:?}"),
+            );
             // The intruder's own try is refused with the reason.
             match net.socket(Proto::Tcp) {
                 Ok(s) => {
