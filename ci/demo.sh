@@ -97,7 +97,7 @@ run_demo() {
 }
 
 case "${1:-}" in
-packages) echo python3; echo gcc ;;
+packages) echo python3; echo gcc; echo g++ ;;
 tools) ;;
 demo) run_demo ;;
 test)

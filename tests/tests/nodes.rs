@@ -383,6 +383,33 @@ fn c_program_linking_the_static_library() {
         "cc failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The header is also C++-safe (extern "C", no C-only syntax).
+    let cxx_src = scratch.0.join("header.cc");
+    std::fs::write(
+        &cxx_src,
+        "#include \"secsock.h\"\nint f(void) { struct sec_context c; return sec_context_init(&c) + Sec_close(0); }\n",
+    )
+    .expect("write");
+    match std::process::Command::new("c++")
+        .args([
+            "-std=c++11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsyntax-only",
+            "-I",
+        ])
+        .arg(r.join("components/secsock/include"))
+        .arg(&cxx_src)
+        .output()
+    {
+        Ok(o) => assert!(
+            o.status.success(),
+            "secsock.h as C++: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => eprintln!("no c++: the header's C++ check is skipped"),
+    }
     let mut pair = Pair::start(
         &bins,
         "c",
