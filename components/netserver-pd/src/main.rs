@@ -220,7 +220,18 @@ fn init() -> Pd {
     if let Err(e) = microkit::host::irq_every(TIMER, TICK) {
         debug_println!("netserver: timer: {e}");
     }
-    let node = std::env::var("VETTED_NODE").unwrap_or_else(|_| microkit::pd_name().into());
+    // The bundle's node name is not part of GetNetwork (yet): policies that
+    // name the node (`node == "node-a"`) need VETTED_NODE.
+    let node = match std::env::var("VETTED_NODE") {
+        Ok(n) => n,
+        Err(_) => {
+            debug_println!(
+                "netserver: VETTED_NODE unset: node name '{}' (policies naming the node will deny)",
+                microkit::pd_name()
+            );
+            microkit::pd_name().into()
+        }
+    };
     let n_apps = apps.len();
     let n_sas = sas.len();
     pd.remote.apps = apps.clone();

@@ -13,7 +13,8 @@
 //! [`Error::NotPermitted`]. A bundle that fails verification makes every
 //! request fail with [`Error::BadBundle`] (fail closed). Every reply is a
 //! postcard `Result<policyrepo_api::Response, policyrepo_api::Error>`
-//! through `ipc::rpc`. After an application installed policy, the PD
+//! through `ipc::rpc`. After an application installed policy, and once at
+//! start (a restarted repository has forgotten installed policy), the PD
 //! notifies the trust PD on channel 0 so that it fetches the policy again.
 #![no_std]
 #![deny(unsafe_code)]
@@ -217,8 +218,14 @@ impl Handler for PolicyRepoPd {
 }
 
 /// The PD's entry (`microkit::protection_domain!(policyrepo_pd::init)`).
+///
+/// It notifies the trust PD once at start: after a restart of this PD the
+/// policies installed at run time are gone, and the trust PD must not keep
+/// deciding with them.
 pub fn init() -> PolicyRepoPd {
-    PolicyRepoPd::from_regions()
+    let pd = PolicyRepoPd::from_regions();
+    TRUST.notify();
+    pd
 }
 
 #[cfg(test)]

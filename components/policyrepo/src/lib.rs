@@ -227,7 +227,13 @@ impl Repo {
         }
         let b = self.bundle.as_ref().ok_or(Error::BadBundle)?;
         let app = self.app(b, pd)?;
-        let app_key = Principal::parse(app.key.trim())
+        // The profile's key as written, or in `kn keygen`'s quoted form.
+        let key_text = match app.key.trim() {
+            t if t.starts_with('"') => keynote::text::parse_key_file(t)
+                .map_err(|e| Error::BadAssertion(format!("the application's key: {e}")))?,
+            t => String::from(t),
+        };
+        let app_key = Principal::parse(&key_text)
             .map_err(|e| Error::BadAssertion(format!("the application's key: {e}")))?
             .canonical();
 
@@ -271,7 +277,7 @@ impl Repo {
         q.set("operation", INSTALL_OPERATION).map_err(fixed)?;
         q.set("requesting_pd", pd).map_err(fixed)?;
         q.set("node", &b.node).map_err(fixed)?;
-        q.add_authorizer(app.key.trim()).map_err(fixed)?;
+        q.add_authorizer(&key_text).map_err(fixed)?;
         let why = check.explain(&mut q);
         if !why.verdict.is_max() {
             let mut reasons: Vec<String> = why

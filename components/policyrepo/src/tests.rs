@@ -272,6 +272,17 @@ fn a_credential_in_the_apps_profile_authorizes_too() {
 }
 
 #[test]
+fn a_profile_key_in_kn_key_file_form_works_too() {
+    let mut b = demo_bundle(vec![INSTALL_CRED.into()]);
+    b.apps[0].key = include_str!("../../../policies/demo/keys/client.pub").into();
+    let mut repo = Repo::new(&sign(&b, &admin()), &pk());
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[]),
+        Ok(Response::Installed(4))
+    );
+}
+
+#[test]
 fn installation_without_an_authorizing_credential_is_refused() {
     let mut repo = demo_repo(vec![CLIENT_CRED.into()]);
     // No credential at all: POLICY names the admin key, nobody vouches.

@@ -219,6 +219,38 @@ fn tester() -> microkit::NullHandler {
             );
             report("after-forged", decision(&r).map(|d| d.allowed));
         }
+        "repo-restart" => {
+            let delegate = || {
+                t.query(
+                    "keys/intruder.key",
+                    connect("client", 7),
+                    &["credentials/client.cred"],
+                )
+            };
+            let app = Client::<MAX_MESSAGE>::new(Channel::new(10), buf("buf_10"));
+            let assertion = format!(
+                "KeyNote-Version: 2\nAuthorizer: \"{}\"\nLicensees: \"{}\"\nConditions: @remote_port == 7 -> \"ALLOW\";\n",
+                demo("keys/client.key").trim(),
+                demo("keys/intruder.key").trim()
+            );
+            let r: Result<RepoReply, _> = app.call(&policyrepo_api::Request::InstallPolicy {
+                assertion,
+                credentials: vec![],
+            });
+            report("install", r.map_err(|e| e.to_string()));
+            report("after-install", decision(&delegate()).map(|d| d.allowed));
+            // The harness kills the repository; the runner restarts it from
+            // the signed bundle, and it tells the trust PD so.
+            debug_println!("KILL policyrepo");
+            std::thread::sleep(Duration::from_millis(1500));
+            report("after-restart", decision(&delegate()).map(|d| d.allowed));
+            let r = t.query(
+                "keys/client.key",
+                connect("client", 7),
+                &["credentials/client.cred"],
+            );
+            report("client-after-restart", decision(&r).map(|d| d.allowed));
+        }
         "hang" => {
             let r = t.query(
                 "keys/client.key",
@@ -389,19 +421,30 @@ fn run_scenario(scenario: &str, bundle: Vec<u8>, on_crash: CrashPolicy, act: Act
         c
     }));
     let sink = lines.clone();
-    let trust_pid = Arc::new(Mutex::new(None::<i32>));
-    let pid_slot = trust_pid.clone();
+    let pids = Arc::new(Mutex::new(HashMap::<String, i32>::new()));
+    let pid_map = pids.clone();
     opts.output = Some(Arc::new(move |pd: &str, stream: Stream, line: &str| {
         eprintln!("    [{pd}] {line}");
         if stream == Stream::Runner {
-            if let Some(rest) = line.strip_prefix("started 'trust' (pid ") {
-                let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                *pid_slot.lock().expect("lock") = pid.parse().ok();
+            // "started 'NAME' (pid N, priority P)"
+            if let Some(rest) = line.strip_prefix("started '") {
+                if let Some((name, rest)) = rest.split_once("' (pid ") {
+                    let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                    if let Ok(pid) = pid.parse() {
+                        pid_map.lock().expect("lock").insert(name.to_string(), pid);
+                    }
+                }
             }
         }
-        let pid = *pid_slot.lock().expect("lock");
-        if pd == "tester" && (line == "KILL trust" || line == "STOP trust") {
-            let pid = pid.expect("trust pid seen");
+        let target = line
+            .strip_prefix("KILL ")
+            .or_else(|| line.strip_prefix("STOP "));
+        if let (true, Some(target)) = (pd == "tester", target) {
+            let pid = *pid_map
+                .lock()
+                .expect("lock")
+                .get(target)
+                .expect("pid of the PD to signal");
             match act {
                 Action2::Kill => signal(pid, libc::SIGKILL),
                 Action2::StopFor(d) => {
@@ -547,6 +590,29 @@ fn killed_trust_under_restart_policy_comes_back_and_still_decides() {
     assert_eq!(r.get("after-forged"), "Some(false)");
 }
 
+fn restarted_repository_forgets_installed_policy_and_trust_follows() {
+    let r = run_scenario(
+        "repo-restart",
+        signed_demo_bundle(),
+        CrashPolicy::Restart,
+        Action2::Kill,
+    );
+    assert_eq!(r.outcome, Outcome::AllStopped, "{}", r.lines.join("\n"));
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains("PD 'policyrepo' crashed")),
+        "{}",
+        r.lines.join("\n")
+    );
+    assert_eq!(r.get("install"), "Ok(Ok(Installed(2)))");
+    assert_eq!(r.get("after-install"), "Some(true)");
+    // Version 1 again, without the installed assertion: the trust PD was
+    // notified at the repository's start and fetched it again.
+    assert_eq!(r.get("after-restart"), "Some(false)");
+    assert_eq!(r.get("client-after-restart"), "Some(true)");
+}
+
 fn hung_trust_blocks_the_caller_until_it_resumes() {
     // The host backend's pp_call has no timeout: a caller of a stopped PD
     // waits until it runs again. Measured here so that a change shows.
@@ -575,7 +641,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "good_bundle_decides_as_the_demo_says",
             good_bundle_decides_as_the_demo_says,
@@ -588,6 +654,10 @@ fn main() {
         (
             "killed_trust_under_restart_policy_comes_back_and_still_decides",
             killed_trust_under_restart_policy_comes_back_and_still_decides,
+        ),
+        (
+            "restarted_repository_forgets_installed_policy_and_trust_follows",
+            restarted_repository_forgets_installed_policy_and_trust_follows,
         ),
         (
             "hung_trust_blocks_the_caller_until_it_resumes",

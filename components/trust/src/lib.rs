@@ -36,7 +36,7 @@
 //! credentials again costs one evaluation, no parsing and no signature
 //! check. A stale policy (after a notification) is fetched again at the
 //! next query, but only recompiled (and the cache dropped) when its version
-//! changed.
+//! or its text changed.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -102,6 +102,8 @@ pub struct Stats {
 /// The compiled policy of one version.
 struct Compiled {
     version: u64,
+    /// The assertions it was compiled from.
+    texts: Vec<String>,
     /// Policy only; forked for each credential set.
     policy: Session,
     /// Compiled credential sets, at most [`MAX_CACHED_SETS`].
@@ -215,8 +217,13 @@ impl Trust {
     /// not is refused as a whole (fail closed), and the old one is dropped.
     pub fn load(&mut self, text: &PolicyText) -> Result<usize, Error> {
         self.stale = false;
-        if self.compiled.as_ref().map(|c| c.version) == Some(text.version) {
-            return Ok(self.compiled.as_ref().map_or(0, |c| c.policy.len()));
+        // Unchanged (same version and the same text: a restarted repository
+        // may reuse a version number for a different policy) is kept as it
+        // is, with its compiled credential sets.
+        if let Some(c) = &self.compiled {
+            if c.version == text.version && c.texts == text.assertions {
+                return Ok(c.policy.len());
+            }
         }
         self.compiled = None;
         let mut policy = Session::new();
@@ -232,6 +239,7 @@ impl Trust {
         let n = policy.len();
         self.compiled = Some(Compiled {
             version: text.version,
+            texts: text.assertions.clone(),
             policy,
             sets: Vec::new(),
             clock: 0,
@@ -307,7 +315,8 @@ impl Trust {
             q.set(name, &value)
                 .map_err(|e| keynote_error("action attribute", &e))?;
         }
-        q.add_authorizer(requester.trim())
+        let key = requester_key(requester).map_err(|e| keynote_error("requester key", &e))?;
+        q.add_authorizer(&key)
             .map_err(|e| keynote_error("requester key", &e))?;
 
         c.clock += 1;
@@ -381,6 +390,17 @@ impl Trust {
             }
         };
         Ok(decision)
+    }
+}
+
+/// The requester's key text: as written (`ed25519-hex:...`), or in the
+/// quoted and wrapped form of a `kn keygen` public key file.
+pub fn requester_key(text: &str) -> Result<String, keynote::Error> {
+    let t = text.trim();
+    if t.starts_with('"') {
+        keynote::text::parse_key_file(t)
+    } else {
+        Ok(String::from(t))
     }
 }
 

@@ -201,6 +201,23 @@ fn client_outside_its_licence_is_denied_with_conditions_not_satisfied() {
 }
 
 #[test]
+fn requester_key_may_be_a_kn_key_file() {
+    let file = include_str!("../../../policies/demo/keys/client.pub");
+    assert!(file.trim_start().starts_with('"') && file.contains('\\'));
+    assert_eq!(requester_key(file).unwrap(), CLIENT_KEY.trim());
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let d = t
+        .decide(file, &connect("client"), &creds(&[CLIENT_CRED]), &mut src)
+        .unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert!(matches!(
+        t.decide("\"unterminated", &connect("client"), &[], &mut src),
+        Err(Error::BadCredential(_))
+    ));
+}
+
+#[test]
 fn udp_sendto_to_the_echo_port_is_licensed_too() {
     let mut t = Trust::new();
     let mut src = Source::node_a();
@@ -545,6 +562,26 @@ fn stale_policy_is_fetched_again_and_recompiled_only_on_a_new_version() {
         Ok(Response::Reloaded(2))
     );
     assert!(q(&mut t, &mut src));
+}
+
+#[test]
+fn a_reused_version_number_with_another_text_is_recompiled() {
+    // A restarted repository starts again from its bundle's version, so a
+    // version number alone does not identify a policy.
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let q = |t: &mut Trust, src: &mut Source| {
+        t.decide(CLIENT_KEY, &connect("client"), &creds(&[CLIENT_CRED]), src)
+            .unwrap()
+            .allowed
+    };
+    assert!(q(&mut t, &mut src));
+    let mut p = src.policy.clone().unwrap();
+    p.assertions = vec!["Authorizer: \"POLICY\"\nLicensees: \"nobody\"\n".into()];
+    src.policy = Some(p);
+    t.mark_stale();
+    assert!(!q(&mut t, &mut src), "same version 1, different text");
+    assert_eq!(t.stats().compiles, 2);
 }
 
 #[test]

@@ -274,7 +274,39 @@ fn bench_connects(who: &str, port: u16, n: usize) {
     debug_println!("bench {who}: median {med:.1} mean {mean:.1}");
 }
 
+/// `VETTED_REAL=1`: stand-in for the demo apps of system/node-a.system
+/// (real policyrepo, trust and bundle; no node B needed): each asks for
+/// its connection and prints the outcome and the refusal reason.
+fn real(who: &str) {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, 7);
+    let t = app.socket(Proto::Tcp);
+    let mut ctx = app.ctx(remote);
+    if who == "lowball" {
+        ctx.protection.level = Some(netserver_api::Level::Use);
+    }
+    let r = app.call(&Request::Connect {
+        sock: t,
+        remote,
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!("real {who} connect: {r:?}");
+    if let Ok(Response::Refusal(Some(reason))) = app.call(&Request::LastRefusal) {
+        debug_println!("real {who} refusal: {reason}");
+    }
+    let _ = app.call(&Request::Close { sock: t });
+    microkit::stop();
+}
+
 fn init() -> Pd {
+    if std::env::var("VETTED_REAL").is_ok() {
+        let name = microkit::pd_name();
+        if matches!(name, "client" | "intruder" | "lowball") {
+            real(name);
+        }
+        return Pd;
+    }
     match (microkit::pd_name(), bench()) {
         ("client", Some(n)) => {
             bench_connects("client", 7, n.max(1));
