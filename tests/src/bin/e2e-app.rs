@@ -448,7 +448,7 @@ fn trust_killed(net: &mut Lib) {
         Err(e) => return check("trust-killed-before", false, e),
     }
     debug_println!("READY");
-    // Connect in a tight loop for 2 s: the kill lands somewhere in it.
+    // Connect every 5 ms for 2 s: the kill lands somewhere in it.
     let start = Instant::now();
     let (mut allowed, mut denied, mut longest) = (0, 0, Duration::ZERO);
     let mut wrong = Vec::new();
@@ -467,6 +467,8 @@ fn trust_killed(net: &mut Lib) {
             }
             Err(e) => wrong.push(e),
         }
+        // At most ~200 per second: the replay guard holds 4096 nonces.
+        std::thread::sleep(Duration::from_millis(5));
     }
     let ok = wrong.is_empty() && longest < Duration::from_secs(10) && allowed > 0;
     let outcomes = format!(
