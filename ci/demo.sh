@@ -62,7 +62,7 @@ run_demo() {
     logs=$(mktemp -d)
     read -r pa pb < <(free_ports)
     echo "== node B (192.0.2.2): VETTED_NIC=udp:$pb:$pa"
-    VETTED_NODE=node-b VETTED_NIC=udp:$pb:$pa "$REL/vetted" run system/node-b.system --search-path "$DEMO" \
+    VETTED_NIC=udp:$pb:$pa "$REL/vetted" run system/node-b.system --search-path "$DEMO" \
         --timeout "$LIMIT" >"$logs/b.log" 2>&1 &
     b_pid=$!
     trap 'kill -TERM $b_pid ${a_pid:-} 2>/dev/null || true' EXIT
@@ -70,7 +70,7 @@ run_demo() {
         echo "node B did not come up:"; cat "$logs/b.log"; stop "$b_pid"; return 1
     fi
     echo "== node A (192.0.2.1): VETTED_NIC=udp:$pa:$pb"
-    VETTED_NODE=node-a VETTED_NIC=udp:$pa:$pb "$REL/vetted" run system/node-a.system --search-path "$DEMO" \
+    VETTED_NIC=udp:$pa:$pb "$REL/vetted" run system/node-a.system --search-path "$DEMO" \
         --timeout "$LIMIT" >"$logs/a.log" 2>&1 &
     a_pid=$!
     wait_for "$logs/a.log" '^\[(client|intruder|lowball)\] RESULT:' 60 3 || true

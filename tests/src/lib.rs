@@ -165,7 +165,8 @@ pub struct Node {
 
 impl Node {
     /// Starts `vetted run SYSTEM` with the demo bundles on the search path,
-    /// the NIC `udp:local:remote`, the node name and extra environment.
+    /// the NIC `udp:local:remote` and extra environment; `node` names it in
+    /// messages (the node's own name comes from its policy bundle).
     pub fn start(
         bins: &Path,
         system: &Path,
@@ -185,7 +186,6 @@ impl Node {
             .args(["--sched", "none", "--timeout", "480"])
             .args(args)
             .env("VETTED_NIC", format!("udp:{}:{}", nic.0, nic.1))
-            .env("VETTED_NODE", node)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
