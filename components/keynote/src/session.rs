@@ -66,7 +66,7 @@ pub struct Session {
     pub(crate) by_authorizer: Vec<Vec<u32>>,
     pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
-    sig_cache: BTreeSet<[u8; 32]>,
+    sig_cache: SigCache,
     pub(crate) policy: PrincipalIdx,
     verifications: u64,
 }
@@ -159,7 +159,7 @@ impl Session {
             by_authorizer: Vec::new(),
             assertions: Vec::new(),
             live: 0,
-            sig_cache: BTreeSet::new(),
+            sig_cache: SigCache::default(),
             policy: 0,
             verifications: 0,
         };
@@ -187,7 +187,7 @@ impl Session {
             by_authorizer: self.by_authorizer.clone(),
             assertions: self.assertions.clone(),
             live: self.live,
-            sig_cache: BTreeSet::new(),
+            sig_cache: SigCache::default(),
             policy: self.policy,
             verifications: 0,
         }
@@ -277,12 +277,10 @@ impl Session {
             _ => return Status::Unsigned,
         };
         let body = text.as_bytes().get(c.range.0..c.range.1).unwrap_or(&[]);
-        let digest = ring::digest::digest(&ring::digest::SHA256, body);
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
-        if self.sig_cache.contains(&hash) {
-            return Status::Usable;
-        }
+        let hash = match self.sig_cache.lookup(body) {
+            Lookup::Hit => return Status::Usable,
+            Lookup::Miss(hash) => hash,
+        };
         let signed = text
             .as_bytes()
             .get(sig.signed.0..sig.signed.1)
@@ -293,10 +291,8 @@ impl Session {
             &[signed, sig.sig.name.as_bytes()],
             &sig.sig.bits,
         ) {
-            if self.sig_cache.len() >= self.limits.signature_cache {
-                self.sig_cache.clear();
-            }
-            self.sig_cache.insert(hash);
+            self.sig_cache
+                .insert(body, hash, self.limits.signature_cache);
             Status::Usable
         } else {
             Status::BadSignature
@@ -454,6 +450,82 @@ impl Session {
             unknown: Vec::new(),
         };
         ctx.root()
+    }
+}
+
+/// The cache of verified signatures: the bytes of every credential whose
+/// signature verified (the whole assertion, signature included), so that
+/// the same credential sent again is not verified again.
+///
+/// The few most recent credentials are kept verbatim and compared byte for
+/// byte; older ones are remembered by their SHA-256. A lookup therefore
+/// hashes nothing while the cache holds only verbatim entries (a fresh
+/// session, a per-request fork), and a hit is always on exactly the same
+/// bytes (or, for hashed entries, the same SHA-256).
+#[derive(Default)]
+struct SigCache {
+    /// Most recently verified assertions, verbatim.
+    recent: Vec<Box<[u8]>>,
+    /// Bytes held by `recent`.
+    recent_bytes: usize,
+    /// SHA-256 of older verified assertions.
+    hashed: BTreeSet<[u8; 32]>,
+}
+
+/// Result of a signature-cache lookup.
+enum Lookup {
+    /// Verified before.
+    Hit,
+    /// Not in the cache; the SHA-256 of the bytes if the lookup computed it.
+    Miss(Option<[u8; 32]>),
+}
+
+/// Most assertions kept verbatim in a [`SigCache`].
+const RECENT_MAX: usize = 4;
+/// Most bytes kept verbatim in a [`SigCache`].
+const RECENT_BYTES: usize = 16 * 1024;
+
+fn sha256(body: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest.as_ref());
+    hash
+}
+
+impl SigCache {
+    fn len(&self) -> usize {
+        self.recent.len() + self.hashed.len()
+    }
+
+    fn lookup(&self, body: &[u8]) -> Lookup {
+        if self.recent.iter().any(|r| **r == *body) {
+            return Lookup::Hit;
+        }
+        if self.hashed.is_empty() {
+            return Lookup::Miss(None);
+        }
+        let hash = sha256(body);
+        if self.hashed.contains(&hash) {
+            Lookup::Hit
+        } else {
+            Lookup::Miss(Some(hash))
+        }
+    }
+
+    /// Remembers `body` (whose SHA-256 is `hash` if already computed); at
+    /// most `limit` entries are kept (the cache is emptied when full).
+    fn insert(&mut self, body: &[u8], hash: Option<[u8; 32]>, limit: usize) {
+        if self.len() >= limit {
+            self.recent.clear();
+            self.recent_bytes = 0;
+            self.hashed.clear();
+        }
+        if self.recent.len() < RECENT_MAX && self.recent_bytes + body.len() <= RECENT_BYTES {
+            self.recent_bytes += body.len();
+            self.recent.push(body.into());
+        } else {
+            self.hashed.insert(hash.unwrap_or_else(|| sha256(body)));
+        }
     }
 }
 
