@@ -785,15 +785,17 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, Error> {
     if b.len() % 2 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
-    let mut out = Vec::with_capacity(b.len() / 2);
+    // One pass, no per-byte capacity checks: invalid digits map to 0xff
+    // and are detected once at the end.
+    let mut out = alloc::vec![0u8; b.len() / 2];
     let mut bad = 0u8;
-    for pair in b.chunks_exact(2) {
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
         let hi = HEX_VAL[usize::from(pair[0])];
         let lo = HEX_VAL[usize::from(pair[1])];
-        bad |= (hi | lo) & 0xf0;
-        out.push((hi << 4) | (lo & 0x0f));
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    if bad != 0 {
+    if bad & 0xf0 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
     Ok(out)
