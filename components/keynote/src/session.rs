@@ -57,12 +57,14 @@ pub(crate) struct Entry {
 /// only `&self`.
 pub struct Session {
     pub(crate) limits: Limits,
-    pub(crate) attrs: BTreeMap<Box<str>, AttrId>,
-    pub(crate) attr_names: Vec<Box<str>>,
-    pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
-    pub(crate) principal_text: Vec<Box<str>>,
+    // Names, texts and canonical keys are `Arc`s so that `fork` shares
+    // them (a reference count each) instead of copying them.
+    pub(crate) attrs: BTreeMap<Arc<str>, AttrId>,
+    pub(crate) attr_names: Vec<Arc<str>>,
+    pub(crate) principals: BTreeMap<Arc<[u8]>, PrincipalIdx>,
+    pub(crate) principal_text: Vec<Arc<str>>,
     principal_value: Vec<Arc<Principal>>,
-    principal_by_text: BTreeMap<Box<str>, PrincipalIdx>,
+    principal_by_text: BTreeMap<Arc<str>, PrincipalIdx>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
     pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
@@ -96,13 +98,14 @@ impl Interner for Session {
             return Err(ErrorKind::LimitExceeded("attribute names"));
         }
         let id = self.attr_names.len() as AttrId;
-        self.attr_names.push(name.into());
-        self.attrs.insert(name.into(), id);
+        let name: Arc<str> = name.into();
+        self.attr_names.push(name.clone());
+        self.attrs.insert(name, id);
         Ok(id)
     }
 
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind> {
-        self.intern_principal(Arc::new(p), text)
+        self.intern_principal(Arc::new(p), text.into())
     }
 
     fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind> {
@@ -112,9 +115,10 @@ impl Interner for Session {
             }
         }
         let p = Arc::new(Principal::parse(text).map_err(|e| e.kind)?);
-        let idx = self.intern_principal(p.clone(), text)?;
+        let text: Arc<str> = text.into();
+        let idx = self.intern_principal(p.clone(), text.clone())?;
         if self.principal_by_text.len() < self.limits.max_principals {
-            self.principal_by_text.insert(text.into(), idx);
+            self.principal_by_text.insert(text, idx);
         }
         Ok((idx, p))
     }
@@ -124,20 +128,20 @@ impl Session {
     fn intern_principal(
         &mut self,
         p: Arc<Principal>,
-        text: &str,
+        text: Arc<str>,
     ) -> Result<PrincipalIdx, ErrorKind> {
         let canon = p.canonical();
-        if let Some(&idx) = self.principals.get(&canon) {
+        if let Some(&idx) = self.principals.get(canon.as_slice()) {
             return Ok(idx);
         }
         if self.principal_text.len() >= self.limits.max_principals {
             return Err(ErrorKind::LimitExceeded("principals"));
         }
         let idx = self.principal_text.len() as PrincipalIdx;
-        self.principal_text.push(text.into());
+        self.principal_text.push(text);
         self.principal_value.push(p);
         self.by_authorizer.push(Vec::new());
-        self.principals.insert(canon, idx);
+        self.principals.insert(canon.into(), idx);
         Ok(idx)
     }
 
@@ -388,7 +392,7 @@ impl Session {
                             .map(|&p| {
                                 self.principal_text
                                     .get(p as usize)
-                                    .map_or("".into(), |s| s.clone())
+                                    .map_or("".into(), |s| Box::from(&**s))
                             })
                             .collect(),
                     }),
@@ -431,7 +435,7 @@ impl Session {
         q.direct.clear();
         q.direct.resize(n_p, false);
         for (_, canon) in &q.authorizers {
-            if let Some(&idx) = self.principals.get(canon) {
+            if let Some(&idx) = self.principals.get(canon.as_slice()) {
                 if let Some(d) = q.direct.get_mut(idx as usize) {
                     *d = true;
                 }
