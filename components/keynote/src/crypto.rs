@@ -883,6 +883,35 @@ mod tests {
     }
 
     #[test]
+    fn hex_decode_agrees_with_per_digit_reference() {
+        // Every byte value at every place of a 16-digit string (both word
+        // lanes and the table tail), against a simple reference.
+        fn reference(t: &[u8]) -> Option<Vec<u8>> {
+            let d = |c: u8| (c as char).to_digit(16);
+            t.chunks(2)
+                .map(|p| Some((d(p[0])? * 16 + d(p[1])?) as u8))
+                .collect()
+        }
+        let base = b"0123456789abcDEF01";
+        for len in [2, 8, 10, 16, 18] {
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    let mut t = base[..len].to_vec();
+                    t[at] = c;
+                    let got = core::str::from_utf8(&t).ok().map(|s| hex_decode(s).ok());
+                    if let Some(got) = got {
+                        assert_eq!(got, reference(&t), "{t:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            hex_decode("00ff7F80a0B0c9Dd").unwrap(),
+            [0, 0xff, 0x7f, 0x80, 0xa0, 0xb0, 0xc9, 0xdd]
+        );
+    }
+
+    #[test]
     fn base64_vectors() {
         // RFC 4648 section 10 test vectors.
         for (plain, enc) in [
