@@ -212,6 +212,30 @@ fn case_c(st: &Setup) -> f64 {
     r
 }
 
+/// One call of the case named by `which` (see `KN_PROFILE` in `main`).
+#[inline(never)]
+fn profile_one(which: &str, base: &Session, warm: &Session, st: &Setup, q: &mut Query) -> usize {
+    match which {
+        "b" => fresh_session_check(base, st, q),
+        "bare" => usize::from(bare_ring_verify(black_box(st))),
+        "c" => warm.check(q).index(),
+        "fork" => black_box(base.fork()).len(),
+        _ => panic!("KN_PROFILE must be b, bare, c or fork"),
+    }
+}
+
+/// The (b) baseline: ring's RSA-2048 PKCS#1 v1.5 SHA-256 verification of
+/// the credential's signed bytes, public key parsed from DER as in
+/// `UnparsedPublicKey`.
+fn bare_ring_verify(st: &Setup) -> bool {
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        &st.pub_der,
+    )
+    .verify(&st.signed, &st.sig)
+    .is_ok()
+}
+
 fn main() {
     // Cost breakdown of (b) without the signature verification.
     if std::env::var_os("KN_SPLIT_B").is_some() {
@@ -263,6 +287,30 @@ fn main() {
         );
         return;
     }
+    // For instruction counts: `KN_PROFILE=b|bare|c KN_PROFILE_N=200` runs
+    // only that case N times through a non-inlined function, so that
+    // `valgrind --tool=callgrind --toggle-collect='*profile_one*'` counts
+    // exactly N calls (the setup, RSA key generation included, is not
+    // counted).
+    if let Some(which) = std::env::var_os("KN_PROFILE") {
+        let n: u64 = std::env::var("KN_PROFILE_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let st = setup("sig-rsa-sha256-hex:");
+        let mut q = query();
+        let mut base = Session::new();
+        base.add_policy(&st.policy).expect("policy");
+        let mut warm = base.fork();
+        warm.add_credential(&st.credential).expect("credential");
+        let which = which.to_string_lossy().into_owned();
+        let mut sum = 0usize;
+        for _ in 0..n {
+            sum += profile_one(&which, &base, &warm, &st, &mut q);
+        }
+        println!("profile {which}: {n} calls, sum {sum}");
+        return;
+    }
     // For profiling (`perf record`): only the cold (b) path, for 3 s.
     if std::env::var_os("KN_ONLY_B").is_some() {
         let st = setup("sig-rsa-sha256-hex:");
@@ -281,14 +329,7 @@ fn main() {
     let a = case_a();
 
     let sha256 = setup("sig-rsa-sha256-hex:");
-    let ring_verify = |st: &Setup| {
-        ring::signature::UnparsedPublicKey::new(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            &st.pub_der,
-        )
-        .verify(&st.signed, &st.sig)
-        .is_ok()
-    };
+    let ring_verify = bare_ring_verify;
     let (b, base, cold, ratio) = case_b(&sha256, &ring_verify);
     let c = case_c(&sha256);
 

@@ -785,15 +785,17 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, Error> {
     if b.len() % 2 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
-    let mut out = Vec::with_capacity(b.len() / 2);
+    // One pass, no per-byte capacity checks: invalid digits map to 0xff
+    // and are detected once at the end.
+    let mut out = alloc::vec![0u8; b.len() / 2];
     let mut bad = 0u8;
-    for pair in b.chunks_exact(2) {
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
         let hi = HEX_VAL[usize::from(pair[0])];
         let lo = HEX_VAL[usize::from(pair[1])];
-        bad |= (hi | lo) & 0xf0;
-        out.push((hi << 4) | (lo & 0x0f));
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    if bad != 0 {
+    if bad & 0xf0 != 0 {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
     Ok(out)
@@ -878,6 +880,35 @@ mod tests {
         assert_eq!(hex_decode("00ABff").unwrap(), [0, 0xab, 0xff]);
         assert!(hex_decode("0").is_err());
         assert!(hex_decode("zz").is_err());
+    }
+
+    #[test]
+    fn hex_decode_agrees_with_per_digit_reference() {
+        // Every byte value at every place of a 16-digit string (both word
+        // lanes and the table tail), against a simple reference.
+        fn reference(t: &[u8]) -> Option<Vec<u8>> {
+            let d = |c: u8| (c as char).to_digit(16);
+            t.chunks(2)
+                .map(|p| Some((d(p[0])? * 16 + d(p[1])?) as u8))
+                .collect()
+        }
+        let base = b"0123456789abcDEF01";
+        for len in [2, 8, 10, 16, 18] {
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    let mut t = base[..len].to_vec();
+                    t[at] = c;
+                    let got = core::str::from_utf8(&t).ok().map(|s| hex_decode(s).ok());
+                    if let Some(got) = got {
+                        assert_eq!(got, reference(&t), "{t:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            hex_decode("00ff7F80a0B0c9Dd").unwrap(),
+            [0, 0xff, 0x7f, 0x80, 0xa0, 0xb0, 0xc9, 0xdd]
+        );
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl<'a> Ctx<'a> {
                 if self.authorizers.iter().any(|(_, c)| *c == canon) {
                     return self.max();
                 }
-                match self.s.principals.get(&canon) {
+                match self.s.principals.get(canon.as_slice()) {
                     Some(&idx) => self.principal(idx, depth),
                     None => 0,
                 }

@@ -11,28 +11,17 @@
 //! at most 64 positions after expanding counted repetitions.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 const MAX_POS: usize = 64;
 const MAX_REPEAT: u32 = 64;
-
-#[derive(Clone)]
-enum Node {
-    Empty,
-    /// Index into the parser's class table.
-    Class(u16),
-    Cat(Vec<Node>),
-    Alt(Vec<Node>),
-    Star(Box<Node>),
-    Plus(Box<Node>),
-    Opt(Box<Node>),
-}
+/// Most atoms parsed (counted repetitions re-parse their atom), bounding
+/// the compile time of nested repetitions of empty groups.
+const MAX_ATOMS: u32 = 1024;
 
 /// A compiled simple pattern.
 #[derive(Debug)]
 pub struct FastRegex {
-    masks: Box<[u64; 256]>,
-    follow: Box<[u64; MAX_POS]>,
+    t: Box<Tables>,
     first: u64,
     last: u64,
     nullable: bool,
@@ -40,10 +29,49 @@ pub struct FastRegex {
     anchored_end: bool,
 }
 
-struct Parser<'p> {
+/// The automaton's tables (one allocation).
+#[derive(Debug)]
+struct Tables {
+    /// For each byte, the positions whose class holds it.
+    masks: [u64; 256],
+    /// For each position, the positions that may follow it.
+    follow: [u64; MAX_POS],
+}
+
+/// A Glushkov fragment: whether it matches the empty string, its first
+/// and its last positions.
+#[derive(Clone, Copy)]
+struct Frag {
+    nullable: bool,
+    first: u64,
+    last: u64,
+}
+
+const EMPTY: Frag = Frag {
+    nullable: true,
+    first: 0,
+    last: 0,
+};
+
+impl Frag {
+    /// The fragment made optional.
+    fn opt(self) -> Frag {
+        Frag {
+            nullable: true,
+            ..self
+        }
+    }
+}
+
+/// One-pass compiler: parses the pattern and builds the position automaton
+/// as it goes (no syntax tree). A counted repetition re-parses its atom
+/// for each copy, giving every copy its own positions.
+struct Compiler<'p> {
     p: &'p [u8],
     i: usize,
-    classes: Vec<[u64; 4]>,
+    npos: usize,
+    atoms: u32,
+    re: FastRegex,
 }
 
 fn set(c: &mut [u64; 4], b: u8) {
@@ -68,52 +96,110 @@ fn posix_class(name: &[u8]) -> Option<fn(u8) -> bool> {
     })
 }
 
-impl Parser<'_> {
+impl Compiler<'_> {
     fn peek(&self) -> Option<u8> {
         self.p.get(self.i).copied()
     }
 
-    fn alt(&mut self, depth: u32) -> Option<Node> {
-        if depth > 16 {
+    fn link(&mut self, from: u64, to: u64) {
+        let mut m = from;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            self.re.t.follow[p] |= to;
+            m &= m - 1;
+        }
+    }
+
+    /// `a` followed by `b`.
+    fn cat2(&mut self, a: Frag, b: Frag) -> Frag {
+        self.link(a.last, b.first);
+        Frag {
+            nullable: a.nullable && b.nullable,
+            first: if a.nullable {
+                a.first | b.first
+            } else {
+                a.first
+            },
+            last: if b.nullable { a.last | b.last } else { b.last },
+        }
+    }
+
+    fn new_pos(&mut self) -> Option<u64> {
+        if self.npos >= MAX_POS {
             return None;
         }
-        let mut alts = Vec::new();
-        loop {
-            alts.push(self.cat(depth)?);
-            if self.peek() == Some(b'|') {
-                self.i += 1;
-            } else {
-                break;
+        self.npos += 1;
+        Some(1 << (self.npos - 1))
+    }
+
+    /// A position matching the bytes of `cls`.
+    fn class(&mut self, cls: &[u64; 4]) -> Option<Frag> {
+        let bit = self.new_pos()?;
+        for (w, word) in cls.iter().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                self.re.t.masks[w * 64 + b] |= bit;
+                bits &= bits - 1;
             }
         }
-        Some(if alts.len() == 1 {
-            alts.pop()?
-        } else {
-            Node::Alt(alts)
+        Some(Frag {
+            nullable: false,
+            first: bit,
+            last: bit,
         })
     }
 
-    fn cat(&mut self, depth: u32) -> Option<Node> {
-        let mut items = Vec::new();
+    /// A position matching the byte `b`.
+    fn byte(&mut self, b: u8) -> Option<Frag> {
+        let bit = self.new_pos()?;
+        self.re.t.masks[usize::from(b)] |= bit;
+        Some(Frag {
+            nullable: false,
+            first: bit,
+            last: bit,
+        })
+    }
+
+    fn alt(&mut self, depth: u32) -> Option<Frag> {
+        if depth > 16 {
+            return None;
+        }
+        let mut f = self.cat(depth)?;
+        while self.peek() == Some(b'|') {
+            self.i += 1;
+            let g = self.cat(depth)?;
+            f = Frag {
+                nullable: f.nullable || g.nullable,
+                first: f.first | g.first,
+                last: f.last | g.last,
+            };
+        }
+        Some(f)
+    }
+
+    fn cat(&mut self, depth: u32) -> Option<Frag> {
+        let mut acc = EMPTY;
         while let Some(c) = self.peek() {
             if c == b'|' || c == b')' {
                 break;
             }
+            let start = self.i;
+            let base = self.npos;
             let atom = self.atom(depth)?;
-            let atom = self.repeat(atom)?;
-            items.push(atom);
+            let f = self.repeat(start, base, atom, depth)?;
+            acc = self.cat2(acc, f);
         }
-        Some(match items.len() {
-            0 => Node::Empty,
-            1 => items.pop()?,
-            _ => Node::Cat(items),
-        })
+        Some(acc)
     }
 
-    fn atom(&mut self, depth: u32) -> Option<Node> {
+    fn atom(&mut self, depth: u32) -> Option<Frag> {
+        self.atoms += 1;
+        if self.atoms > MAX_ATOMS {
+            return None;
+        }
         let c = self.peek()?;
         self.i += 1;
-        let mut cls = [0u64; 4];
         match c {
             b'(' => {
                 let inner = self.alt(depth + 1)?;
@@ -121,10 +207,13 @@ impl Parser<'_> {
                     return None;
                 }
                 self.i += 1;
-                return Some(inner);
+                Some(inner)
             }
-            b'.' => cls = [u64::MAX; 4],
-            b'[' => cls = self.bracket()?,
+            b'.' => self.class(&[u64::MAX; 4]),
+            b'[' => {
+                let cls = self.bracket()?;
+                self.class(&cls)
+            }
             b'\\' => {
                 let e = self.peek()?;
                 // Only escaped ASCII punctuation means the same everywhere.
@@ -132,17 +221,12 @@ impl Parser<'_> {
                     return None;
                 }
                 self.i += 1;
-                set(&mut cls, e);
+                self.byte(e)
             }
-            b')' | b']' | b'{' | b'}' | b'*' | b'+' | b'?' | b'^' | b'$' | b'|' => return None,
-            c if c.is_ascii() && !c.is_ascii_whitespace() || c == b' ' => set(&mut cls, c),
-            _ => return None,
+            b')' | b']' | b'{' | b'}' | b'*' | b'+' | b'?' | b'^' | b'$' | b'|' => None,
+            c if c.is_ascii() && !c.is_ascii_whitespace() || c == b' ' => self.byte(c),
+            _ => None,
         }
-        if self.classes.len() >= 4 * MAX_POS {
-            return None;
-        }
-        self.classes.push(cls);
-        Some(Node::Class((self.classes.len() - 1) as u16))
     }
 
     fn bracket(&mut self) -> Option<[u64; 4]> {
@@ -164,7 +248,7 @@ impl Parser<'_> {
             }
             if c == b'[' {
                 // [:name:]
-                let rest = &self.p[self.i + 1..];
+                let rest = self.p.get(self.i + 1..)?;
                 let end = rest.windows(2).position(|w| w == b":]")?;
                 let f = posix_class(&rest[..end])?;
                 for b in 0..=255u8 {
@@ -202,31 +286,37 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Option<u32> {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        let mut v = 0u32;
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            v = v * 10 + u32::from(c - b'0');
             self.i += 1;
+            if self.i - start > 3 {
+                return None;
+            }
         }
-        if self.i == start || self.i - start > 3 {
+        if self.i == start {
             return None;
         }
-        core::str::from_utf8(&self.p[start..self.i])
-            .ok()?
-            .parse()
-            .ok()
+        Some(v)
     }
 
-    fn repeat(&mut self, atom: Node) -> Option<Node> {
-        let node = match self.peek() {
+    /// Applies the quantifier after an atom (parsed from `start`, its
+    /// positions numbered from `base`).
+    fn repeat(&mut self, start: usize, base: usize, atom: Frag, depth: u32) -> Option<Frag> {
+        let f = match self.peek() {
             Some(b'*') => {
                 self.i += 1;
-                Node::Star(Box::new(atom))
+                self.link(atom.last, atom.first);
+                atom.opt()
             }
             Some(b'+') => {
                 self.i += 1;
-                Node::Plus(Box::new(atom))
+                self.link(atom.last, atom.first);
+                atom
             }
             Some(b'?') => {
                 self.i += 1;
-                Node::Opt(Box::new(atom))
+                atom.opt()
             }
             Some(b'{') => {
                 self.i += 1;
@@ -248,19 +338,10 @@ impl Parser<'_> {
                 if m > MAX_REPEAT || n.is_some_and(|n| n < m || n > MAX_REPEAT) {
                     return None;
                 }
-                let mut items = Vec::new();
-                for _ in 0..m {
-                    items.push(atom.clone());
-                }
-                match n {
-                    None => items.push(Node::Star(Box::new(atom))),
-                    Some(n) => {
-                        for _ in m..n {
-                            items.push(Node::Opt(Box::new(atom.clone())));
-                        }
-                    }
-                }
-                Node::Cat(items)
+                let after = self.i;
+                let f = self.counted(start, base, atom, m, n, depth)?;
+                self.i = after;
+                f
             }
             _ => return Some(atom),
         };
@@ -268,71 +349,62 @@ impl Parser<'_> {
         if matches!(self.peek(), Some(b'*' | b'+' | b'?' | b'{')) {
             return None;
         }
-        Some(node)
-    }
-}
-
-struct Builder<'t> {
-    table: &'t [[u64; 4]],
-    classes: Vec<[u64; 4]>,
-    follow: [u64; MAX_POS],
-}
-
-/// (nullable, first, last)
-impl Builder<'_> {
-    fn walk(&mut self, n: &Node) -> Option<(bool, u64, u64)> {
-        Some(match n {
-            Node::Empty => (true, 0, 0),
-            Node::Class(c) => {
-                let p = self.classes.len();
-                if p >= MAX_POS {
-                    return None;
-                }
-                self.classes.push(*self.table.get(usize::from(*c))?);
-                (false, 1 << p, 1 << p)
-            }
-            Node::Cat(items) => {
-                let (mut nullable, mut first, mut last) = (true, 0u64, 0u64);
-                for it in items {
-                    let (n2, f2, l2) = self.walk(it)?;
-                    self.link(last, f2);
-                    if nullable {
-                        first |= f2;
-                    }
-                    last = if n2 { last | l2 } else { l2 };
-                    nullable &= n2;
-                }
-                (nullable, first, last)
-            }
-            Node::Alt(items) => {
-                let (mut nullable, mut first, mut last) = (false, 0u64, 0u64);
-                for it in items {
-                    let (n2, f2, l2) = self.walk(it)?;
-                    nullable |= n2;
-                    first |= f2;
-                    last |= l2;
-                }
-                (nullable, first, last)
-            }
-            Node::Star(a) | Node::Plus(a) => {
-                let (n2, f2, l2) = self.walk(a)?;
-                self.link(l2, f2);
-                (n2 || matches!(n, Node::Star(_)), f2, l2)
-            }
-            Node::Opt(a) => {
-                let (_, f2, l2) = self.walk(a)?;
-                (true, f2, l2)
-            }
-        })
+        Some(f)
     }
 
-    fn link(&mut self, from: u64, to: u64) {
-        let mut m = from;
-        while m != 0 {
-            let p = m.trailing_zeros() as usize;
-            self.follow[p] |= to;
-            m &= m - 1;
+    /// `atom{m}`, `atom{m,}` or `atom{m,n}`: `m` copies, then a starred
+    /// copy or `n - m` optional ones. The first copy is `atom`, already
+    /// parsed; the others re-parse it from `start`.
+    fn counted(
+        &mut self,
+        start: usize,
+        base: usize,
+        atom: Frag,
+        m: u32,
+        n: Option<u32>,
+        depth: u32,
+    ) -> Option<Frag> {
+        if n == Some(0) {
+            // `atom{0}`: matches the empty string; forget the copy's
+            // positions (nothing links to them yet).
+            let gone = u64::MAX.checked_shl(base as u32).unwrap_or(0);
+            for p in base..self.npos {
+                self.re.t.follow[p] = 0;
+            }
+            for mask in self.re.t.masks.iter_mut() {
+                *mask &= !gone;
+            }
+            self.npos = base;
+            return Some(EMPTY);
         }
+        let mut acc = EMPTY;
+        let mut copies = 0u32;
+        let mut next = |c: &mut Self| -> Option<Frag> {
+            copies += 1;
+            if copies == 1 {
+                return Some(atom);
+            }
+            c.i = start;
+            c.atom(depth)
+        };
+        for _ in 0..m {
+            let f = next(self)?;
+            acc = self.cat2(acc, f);
+        }
+        match n {
+            None => {
+                let f = next(self)?;
+                self.link(f.last, f.first);
+                acc = self.cat2(acc, f.opt());
+            }
+            Some(n) => {
+                for _ in m..n {
+                    let f = next(self)?;
+                    acc = self.cat2(acc, f.opt());
+                }
+            }
+        }
+        Some(acc)
     }
 }
 
@@ -349,41 +421,31 @@ impl FastRegex {
         if anchored_end {
             p = &p[..p.len() - 1];
         }
-        let mut parser = Parser {
+        let mut c = Compiler {
             p,
             i: 0,
-            classes: Vec::new(),
+            npos: 0,
+            atoms: 0,
+            re: FastRegex {
+                t: Box::new(Tables {
+                    masks: [0; 256],
+                    follow: [0; MAX_POS],
+                }),
+                first: 0,
+                last: 0,
+                nullable: false,
+                anchored_start,
+                anchored_end,
+            },
         };
-        let root = parser.alt(0)?;
-        if parser.i != p.len() {
+        let root = c.alt(0)?;
+        if c.i != p.len() {
             return None;
         }
-        let mut b = Builder {
-            table: &parser.classes,
-            classes: Vec::new(),
-            follow: [0; MAX_POS],
-        };
-        let (nullable, first, last) = b.walk(&root)?;
-        let mut masks = Box::new([0u64; 256]);
-        for (pos, cls) in b.classes.iter().enumerate() {
-            for (w, word) in cls.iter().enumerate() {
-                let mut bits = *word;
-                while bits != 0 {
-                    let bit = bits.trailing_zeros() as usize;
-                    masks[w * 64 + bit] |= 1 << pos;
-                    bits &= bits - 1;
-                }
-            }
-        }
-        Some(FastRegex {
-            masks,
-            follow: Box::new(b.follow),
-            first,
-            last,
-            nullable,
-            anchored_start,
-            anchored_end,
-        })
+        c.re.first = root.first;
+        c.re.last = root.last;
+        c.re.nullable = root.nullable;
+        Some(c.re)
     }
 
     /// Whether the pattern matches somewhere in `hay`.
@@ -397,13 +459,13 @@ impl FastRegex {
             let mut m = d;
             while m != 0 {
                 let p = m.trailing_zeros() as usize;
-                next |= self.follow[p];
+                next |= self.t.follow[p];
                 m &= m - 1;
             }
             if !self.anchored_start || i == 0 {
                 next |= self.first;
             }
-            d = next & self.masks[usize::from(b)];
+            d = next & self.t.masks[usize::from(b)];
             if !self.anchored_end && d & self.last != 0 {
                 return true;
             }

@@ -4,7 +4,8 @@
 //! they are added to a [`Session`]: fields are parsed into a typed AST,
 //! attribute names are interned, regular expressions are compiled into a
 //! linear-time matcher, keys are decoded into canonical form, and a
-//! credential's signature is verified once (and remembered by content hash).
+//! credential's signature is verified once (and remembered: the latest few
+//! credentials verbatim, older ones by SHA-256).
 //! A query ([`Query`]: action attributes, requesting principals and the
 //! ordered compliance values) never re-parses text.
 //!

@@ -246,6 +246,17 @@ impl<'a, 'c> P<'a, 'c> {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|t| &t.tok)
     }
+    /// The current token, owned. A string or name token is moved out of
+    /// the token list rather than copied (every caller consumes such a
+    /// token at once, and the parser never goes back).
+    fn peek_owned(&mut self) -> Option<Tok> {
+        let t = self.toks.get_mut(self.pos)?;
+        Some(match &mut t.tok {
+            Tok::Str(s) => Tok::Str(core::mem::take(s)),
+            Tok::Ident(s) => Tok::Ident(core::mem::take(s)),
+            other => other.clone(),
+        })
+    }
     fn eat(&mut self, op: &str) -> bool {
         if matches!(self.peek(), Some(Tok::Op(o)) if *o == op) {
             self.pos += 1;
@@ -393,7 +404,7 @@ impl<'a, 'c> P<'a, 'c> {
     }
 
     fn key_unary(&mut self) -> Result<StrExpr, Error> {
-        match self.peek().cloned() {
+        match self.peek_owned() {
             Some(Tok::Str(s)) => {
                 self.pos += 1;
                 Ok(StrExpr::Lit(s.into()))
@@ -712,7 +723,7 @@ impl<'a, 'c> P<'a, 'c> {
     }
 
     fn unary(&mut self) -> Result<Val, Error> {
-        let tok = match self.peek().cloned() {
+        let tok = match self.peek_owned() {
             Some(t) => t,
             None => return Err(self.err(ErrorKind::Syntax("unexpected end of field"))),
         };

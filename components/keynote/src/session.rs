@@ -57,16 +57,18 @@ pub(crate) struct Entry {
 /// only `&self`.
 pub struct Session {
     pub(crate) limits: Limits,
-    pub(crate) attrs: BTreeMap<Box<str>, AttrId>,
-    pub(crate) attr_names: Vec<Box<str>>,
-    pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
-    pub(crate) principal_text: Vec<Box<str>>,
+    // Names, texts and canonical keys are `Arc`s so that `fork` shares
+    // them (a reference count each) instead of copying them.
+    pub(crate) attrs: BTreeMap<Arc<str>, AttrId>,
+    pub(crate) attr_names: Vec<Arc<str>>,
+    pub(crate) principals: BTreeMap<Arc<[u8]>, PrincipalIdx>,
+    pub(crate) principal_text: Vec<Arc<str>>,
     principal_value: Vec<Arc<Principal>>,
-    principal_by_text: BTreeMap<Box<str>, PrincipalIdx>,
+    principal_by_text: BTreeMap<Arc<str>, PrincipalIdx>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
     pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
-    sig_cache: BTreeSet<[u8; 32]>,
+    sig_cache: SigCache,
     pub(crate) policy: PrincipalIdx,
     verifications: u64,
 }
@@ -96,13 +98,14 @@ impl Interner for Session {
             return Err(ErrorKind::LimitExceeded("attribute names"));
         }
         let id = self.attr_names.len() as AttrId;
-        self.attr_names.push(name.into());
-        self.attrs.insert(name.into(), id);
+        let name: Arc<str> = name.into();
+        self.attr_names.push(name.clone());
+        self.attrs.insert(name, id);
         Ok(id)
     }
 
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind> {
-        self.intern_principal(Arc::new(p), text)
+        self.intern_principal(Arc::new(p), text.into())
     }
 
     fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind> {
@@ -112,9 +115,10 @@ impl Interner for Session {
             }
         }
         let p = Arc::new(Principal::parse(text).map_err(|e| e.kind)?);
-        let idx = self.intern_principal(p.clone(), text)?;
+        let text: Arc<str> = text.into();
+        let idx = self.intern_principal(p.clone(), text.clone())?;
         if self.principal_by_text.len() < self.limits.max_principals {
-            self.principal_by_text.insert(text.into(), idx);
+            self.principal_by_text.insert(text, idx);
         }
         Ok((idx, p))
     }
@@ -124,20 +128,20 @@ impl Session {
     fn intern_principal(
         &mut self,
         p: Arc<Principal>,
-        text: &str,
+        text: Arc<str>,
     ) -> Result<PrincipalIdx, ErrorKind> {
         let canon = p.canonical();
-        if let Some(&idx) = self.principals.get(&canon) {
+        if let Some(&idx) = self.principals.get(canon.as_slice()) {
             return Ok(idx);
         }
         if self.principal_text.len() >= self.limits.max_principals {
             return Err(ErrorKind::LimitExceeded("principals"));
         }
         let idx = self.principal_text.len() as PrincipalIdx;
-        self.principal_text.push(text.into());
+        self.principal_text.push(text);
         self.principal_value.push(p);
         self.by_authorizer.push(Vec::new());
-        self.principals.insert(canon, idx);
+        self.principals.insert(canon.into(), idx);
         Ok(idx)
     }
 
@@ -159,7 +163,7 @@ impl Session {
             by_authorizer: Vec::new(),
             assertions: Vec::new(),
             live: 0,
-            sig_cache: BTreeSet::new(),
+            sig_cache: SigCache::default(),
             policy: 0,
             verifications: 0,
         };
@@ -187,7 +191,7 @@ impl Session {
             by_authorizer: self.by_authorizer.clone(),
             assertions: self.assertions.clone(),
             live: self.live,
-            sig_cache: BTreeSet::new(),
+            sig_cache: SigCache::default(),
             policy: self.policy,
             verifications: 0,
         }
@@ -277,12 +281,10 @@ impl Session {
             _ => return Status::Unsigned,
         };
         let body = text.as_bytes().get(c.range.0..c.range.1).unwrap_or(&[]);
-        let digest = ring::digest::digest(&ring::digest::SHA256, body);
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
-        if self.sig_cache.contains(&hash) {
-            return Status::Usable;
-        }
+        let hash = match self.sig_cache.lookup(body) {
+            Lookup::Hit => return Status::Usable,
+            Lookup::Miss(hash) => hash,
+        };
         let signed = text
             .as_bytes()
             .get(sig.signed.0..sig.signed.1)
@@ -293,10 +295,8 @@ impl Session {
             &[signed, sig.sig.name.as_bytes()],
             &sig.sig.bits,
         ) {
-            if self.sig_cache.len() >= self.limits.signature_cache {
-                self.sig_cache.clear();
-            }
-            self.sig_cache.insert(hash);
+            self.sig_cache
+                .insert(body, hash, self.limits.signature_cache);
             Status::Usable
         } else {
             Status::BadSignature
@@ -392,7 +392,7 @@ impl Session {
                             .map(|&p| {
                                 self.principal_text
                                     .get(p as usize)
-                                    .map_or("".into(), |s| s.clone())
+                                    .map_or("".into(), |s| Box::from(&**s))
                             })
                             .collect(),
                     }),
@@ -435,7 +435,7 @@ impl Session {
         q.direct.clear();
         q.direct.resize(n_p, false);
         for (_, canon) in &q.authorizers {
-            if let Some(&idx) = self.principals.get(canon) {
+            if let Some(&idx) = self.principals.get(canon.as_slice()) {
                 if let Some(d) = q.direct.get_mut(idx as usize) {
                     *d = true;
                 }
@@ -454,6 +454,82 @@ impl Session {
             unknown: Vec::new(),
         };
         ctx.root()
+    }
+}
+
+/// The cache of verified signatures: the bytes of every credential whose
+/// signature verified (the whole assertion, signature included), so that
+/// the same credential sent again is not verified again.
+///
+/// The few most recent credentials are kept verbatim and compared byte for
+/// byte; older ones are remembered by their SHA-256. A lookup therefore
+/// hashes nothing while the cache holds only verbatim entries (a fresh
+/// session, a per-request fork), and a hit is always on exactly the same
+/// bytes (or, for hashed entries, the same SHA-256).
+#[derive(Default)]
+struct SigCache {
+    /// Most recently verified assertions, verbatim.
+    recent: Vec<Box<[u8]>>,
+    /// Bytes held by `recent`.
+    recent_bytes: usize,
+    /// SHA-256 of older verified assertions.
+    hashed: BTreeSet<[u8; 32]>,
+}
+
+/// Result of a signature-cache lookup.
+enum Lookup {
+    /// Verified before.
+    Hit,
+    /// Not in the cache; the SHA-256 of the bytes if the lookup computed it.
+    Miss(Option<[u8; 32]>),
+}
+
+/// Most assertions kept verbatim in a [`SigCache`].
+const RECENT_MAX: usize = 4;
+/// Most bytes kept verbatim in a [`SigCache`].
+const RECENT_BYTES: usize = 16 * 1024;
+
+fn sha256(body: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest.as_ref());
+    hash
+}
+
+impl SigCache {
+    fn len(&self) -> usize {
+        self.recent.len() + self.hashed.len()
+    }
+
+    fn lookup(&self, body: &[u8]) -> Lookup {
+        if self.recent.iter().any(|r| **r == *body) {
+            return Lookup::Hit;
+        }
+        if self.hashed.is_empty() {
+            return Lookup::Miss(None);
+        }
+        let hash = sha256(body);
+        if self.hashed.contains(&hash) {
+            Lookup::Hit
+        } else {
+            Lookup::Miss(Some(hash))
+        }
+    }
+
+    /// Remembers `body` (whose SHA-256 is `hash` if already computed); at
+    /// most `limit` entries are kept (the cache is emptied when full).
+    fn insert(&mut self, body: &[u8], hash: Option<[u8; 32]>, limit: usize) {
+        if self.len() >= limit {
+            self.recent.clear();
+            self.recent_bytes = 0;
+            self.hashed.clear();
+        }
+        if self.recent.len() < RECENT_MAX && self.recent_bytes + body.len() <= RECENT_BYTES {
+            self.recent_bytes += body.len();
+            self.recent.push(body.into());
+        } else {
+            self.hashed.insert(hash.unwrap_or_else(|| sha256(body)));
+        }
     }
 }
 

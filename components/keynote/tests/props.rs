@@ -25,14 +25,34 @@ fn regex_pattern() -> impl Strategy<Value = String> {
             Just("?"),
             Just("{2}"),
             Just("{1,3}"),
-            Just("{2,}")
+            Just("{2,}"),
+            Just("{0}"),
+            Just("{0,2}"),
+            Just("{0,}")
         ],
     )
         .prop_map(|(a, q)| format!("{a}{q}"));
     let seq = prop::collection::vec(piece, 0..5).prop_map(|v| v.concat());
     let group = prop::collection::vec(seq.clone(), 1..3).prop_map(|v| format!("({})", v.join("|")));
     let body = prop::collection::vec(
-        prop_oneof![seq, group.clone(), group.prop_map(|g| format!("{g}*"))],
+        prop_oneof![
+            seq,
+            group.clone(),
+            Just("()".to_string()),
+            (
+                group,
+                prop_oneof![
+                    Just("*"),
+                    Just("+"),
+                    Just("?"),
+                    Just("{0}"),
+                    Just("{2}"),
+                    Just("{0,2}"),
+                    Just("{1,}")
+                ]
+            )
+                .prop_map(|(g, q)| format!("{g}{q}"))
+        ],
         1..4,
     )
     .prop_map(|v| v.concat());
@@ -186,6 +206,21 @@ fn fast_regex_covers_typical_policy_patterns() {
     for p in ["\\d+", "a**", "(?i)abc", "[a&&b]", "a^b"] {
         assert!(FastRegex::new(p).is_none(), "{p}");
     }
+    // Counted repetitions of groups, `{0}` included; bounded work on
+    // nested repetitions of empty groups.
+    for (p, yes, no) in [
+        ("^(ab){2}c$", "ababc", "abc"),
+        ("^x(ab){0}c$", "xc", "xabc"),
+        ("^(a|bc){1,2}$", "bca", "bcbca"),
+        ("^(a{0}b){2,}$", "bbb", "ab"),
+        ("^((a){2}){0,2}b$", "aaaab", "aaab"),
+    ] {
+        let f = FastRegex::new(p).unwrap_or_else(|| panic!("{p}"));
+        assert!(f.is_match(yes.as_bytes()), "{p} on {yes}");
+        assert!(!f.is_match(no.as_bytes()), "{p} on {no}");
+    }
+    assert!(FastRegex::new("((((((){64}){64}){64}){64}){64}){64}").is_none());
+    assert!(FastRegex::new(&"a".repeat(65)).is_none());
     let f = FastRegex::new("^10\\.0\\.[0-9]{1,3}\\.[0-9]{1,3}$").unwrap();
     assert!(f.is_match(b"10.0.1.254"));
     assert!(!f.is_match(b"10.0.1.2544"));

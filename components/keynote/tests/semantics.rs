@@ -576,6 +576,65 @@ fn keys_compare_in_canonical_form_and_cache_verifications() {
 }
 
 #[test]
+fn signature_cache_beyond_its_verbatim_entries_and_its_limit() {
+    let (sk, pk_hex) = ed_key();
+    let creds: Vec<String> = (0..10)
+        .map(|i| {
+            sign(
+                &format!("Authorizer: \"{pk_hex}\"\nLicensees: \"app{i}\"\n"),
+                &sk,
+                "sig-ed25519-hex:",
+            )
+        })
+        .collect();
+    let mut s = Session::new();
+    policy(
+        &mut s,
+        &format!("Authorizer: \"POLICY\"\nLicensees: \"{pk_hex}\"\n"),
+    );
+    for c in &creds {
+        s.add_credential(c).unwrap();
+    }
+    assert_eq!(s.verifications(), 10);
+    // Every one is found again, the first few verbatim, the rest by hash.
+    s.clear_credentials();
+    for c in creds.iter().rev() {
+        s.add_credential(c).unwrap();
+    }
+    assert_eq!(s.verifications(), 10);
+    assert_eq!(s.check(&mut q(&DA, &[], &["app7"])).value(), "ALLOW");
+    // The same bytes with one signature digit changed are verified (and
+    // fail), whether they would be compared verbatim or by hash.
+    for c in [&creds[0], &creds[9]] {
+        let at = c.rfind('"').unwrap() - 1;
+        let mut bad = c.clone();
+        let digit = if &bad[at..at + 1] == "0" { "1" } else { "0" };
+        bad.replace_range(at..at + 1, digit);
+        let ids = s.add_credential(&bad).unwrap();
+        assert_eq!(s.status(ids[0]), Some(Status::BadSignature));
+    }
+    assert_eq!(s.verifications(), 12);
+    // A fork starts with an empty cache.
+    let mut f = s.fork();
+    f.add_credential(&creds[0]).unwrap();
+    assert_eq!(f.verifications(), 1);
+    // With a cache of 3 entries, older entries are forgotten.
+    let limits = keynote::Limits {
+        signature_cache: 3,
+        ..Default::default()
+    };
+    let mut small = Session::with_limits(limits);
+    for c in creds.iter().take(4) {
+        small.add_credential(c).unwrap();
+    }
+    assert_eq!(small.verifications(), 4);
+    small.add_credential(&creds[3]).unwrap();
+    assert_eq!(small.verifications(), 4);
+    small.add_credential(&creds[0]).unwrap();
+    assert_eq!(small.verifications(), 5);
+}
+
+#[test]
 fn all_modern_signature_algorithms() {
     let rng = ring::rand::SystemRandom::new();
     for (alg, sig) in [
