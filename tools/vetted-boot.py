@@ -22,6 +22,8 @@ ap.add_argument("--quiet", action="store_true")
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
 a = ap.parse_args()
 cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+if not cmd:
+    sys.exit("vetted-boot: no QEMU command given")
 
 t0 = time.monotonic()
 p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
