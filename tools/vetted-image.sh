@@ -135,12 +135,18 @@ Dir::Cache "$PIDIR/apt/cache";
 APT::Architecture "arm64";
 APT::Architectures "arm64";
 CONF
-    export APT_CONFIG=$PIDIR/apt/apt.conf
-    apt-get update -qq
-    local kernel
-    kernel=$(apt-cache depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-    (cd "$PIDIR/debs" && apt-get download -qq u-boot-rpi raspi-firmware "$kernel")
-    unset APT_CONFIG
+    if [ -n "${VETTED_PI_DEBS:-}" ]; then
+        # already downloaded u-boot-rpi, raspi-firmware and linux-image-*-arm64 .debs
+        cp "$VETTED_PI_DEBS"/u-boot-rpi_*.deb "$VETTED_PI_DEBS"/raspi-firmware_*.deb \
+            "$VETTED_PI_DEBS"/linux-image-*-arm64_*.deb "$PIDIR/debs/"
+    else
+        export APT_CONFIG=$PIDIR/apt/apt.conf
+        apt-get update -qq
+        local kernel
+        kernel=$(apt-cache depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+        (cd "$PIDIR/debs" && apt-get download -qq u-boot-rpi raspi-firmware "$kernel")
+        unset APT_CONFIG
+    fi
     rm -rf "$PIDIR/x"
     for d in "$PIDIR"/debs/*.deb; do dpkg-deb -x "$d" "$PIDIR/x"; done
     cp "$PIDIR/x/usr/lib/u-boot/rpi_arm64/u-boot.bin" "$PIDIR/files/"
