@@ -19,7 +19,8 @@ skip() {
     echo "SKIP (seL4 boot): $* — set MICROKIT_SDK to a Microkit 2.3.0 SDK (see components/microkit/README.md) to run it"
 }
 
-# Every program image named by a system description, built as an ELF for the target.
+# Every program image named by a system description (system/*.system and the seL4
+# self-test's), built as an ELF for the target.
 pd_elfs() {
     local args=()
     while read -r pkg bin; do args+=(-p "$pkg" --bin "$bin"); done < <(
@@ -29,7 +30,7 @@ meta = json.loads(subprocess.check_output(
     ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"]))
 bins = {t["name"]: p["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
 want = []
-for f in sorted(glob.glob("system/*.system")):
+for f in sorted(glob.glob("system/*.system")) + ["components/microkit/sel4/selftest-virt.system"]:
     for e in ET.parse(f).iter("program_image"):
         b = e.get("path").removesuffix(".elf")
         if b in bins and (bins[b], b) not in want:
@@ -94,6 +95,24 @@ test)
     command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 is missing (ci/sel4.sh packages)"; exit 1; }
     echo "== boot system/example.system on QEMU virt (qemu_virt_aarch64, debug)"
     boot_example qemu_virt_aarch64
+    echo "== seL4 runtime self-test on QEMU virt (components/microkit/sel4/selftest-virt.system)"
+    sys=components/microkit/sel4/selftest-virt.system
+    tools/vetted-image.sh image --system $sys >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/qemu_virt_aarch64-debug/selftest-virt/boot.log \
+        --expect "selftest: ok heap reuses freed memory" \
+        --expect "selftest: ok unpatched region" \
+        --expect "selftest: ok random source fails closed before seeding" \
+        --expect "selftest: ok read-only region" \
+        --expect "selftest: ok rng-seed from the device tree" \
+        --expect "selftest: ok random source after seeding" \
+        --expect "selftest: panicked at components/pd-bench/src/bin/sel4-selftest.rs" \
+        --expect ": deliberate panic 42" \
+        --expect "MON|ERROR: faulting PD: selftest" \
+        --expect "MON|ERROR: faulting PD: overflow" \
+        --expect "fault_addr=0x00000000001ff" \
+        --fail "selftest: FAILED" \
+        -- $(tools/vetted-image.sh qemu-cmd --system $sys)
     echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"
     boot_example rpi4b_2gb
     if [ -f target/sel4/pi-boot/files/u-boot.bin ] || [ "${VETTED_SDCARD_TEST:-0}" = 1 ]; then

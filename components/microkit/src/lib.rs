@@ -56,6 +56,7 @@ extern crate std;
 
 mod channel;
 mod defer;
+pub mod fdt;
 mod handler;
 mod memory;
 mod message;
