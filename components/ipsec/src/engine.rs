@@ -24,7 +24,7 @@ use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 use crate::crypto::{Algorithm, CryptoError};
 use crate::replay::ReplayError;
 use crate::sa::{Direction, LifetimeKind, Mode, SaConfig, SaId, SaState, Sad, SadError, Service};
-use crate::spd::{Action, Flow, PolicyHandle, Protect, Selector, Spd};
+use crate::spd::{Action, FlowKey, PolicyHandle, Protect, Selector, Spd};
 use crate::wire::{self, Trailer, HEADER_LEN, ICV_LEN, IV_LEN};
 
 /// Bytes needed before an outbound packet: ESP header, IV and an outer IPv6 header.
@@ -389,27 +389,25 @@ fn is_nd_or_mld(pkt: &[u8], ip: &IpInfo) -> bool {
     proto == PROTO_ICMPV6 && matches!(ty, 130..=137 | 143)
 }
 
+/// The selector values of a packet, oriented from our side.
 #[inline(always)]
-fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> Flow {
+fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> FlowKey {
     let (protocol, sport, dport) = upper_layer(pkt, ip);
     let icmp = protocol == PROTO_ICMP || protocol == PROTO_ICMPV6;
-    if outbound {
-        Flow {
-            local: ip.src_addr(),
-            remote: ip.dst_addr(),
-            protocol,
-            local_port: sport,
-            remote_port: dport,
-        }
+    let (local, remote, lp, rp) = if outbound {
+        (ip.src, ip.dst, sport, dport)
+    } else if icmp {
+        // ICMP: type and code keep their places whatever the direction.
+        (ip.dst, ip.src, sport, dport)
     } else {
-        Flow {
-            local: ip.dst_addr(),
-            remote: ip.src_addr(),
-            protocol,
-            // ICMP: type and code keep their places whatever the direction.
-            local_port: if icmp { sport } else { dport },
-            remote_port: if icmp { dport } else { sport },
-        }
+        (ip.dst, ip.src, dport, sport)
+    };
+    FlowKey {
+        local,
+        remote,
+        ports: u32::from(lp) << 16 | u32::from(rp),
+        protocol,
+        v6: ip.v6,
     }
 }
 
@@ -649,7 +647,7 @@ impl Engine {
             return Outbound::Bypass;
         }
         let flow = flow_of(pkt, &ip, true);
-        let action = match self.spd.lookup_entry(&flow) {
+        let action = match self.spd.lookup_entry(flow) {
             Some((_, e)) => {
                 e.stats.packets_out += 1;
                 e.action
@@ -861,7 +859,7 @@ impl Engine {
                 return Inbound::Dropped(DropReason::Fragment);
             }
             let flow = flow_of(pkt, &ip, false);
-            let (handle, action) = match self.spd.lookup_entry(&flow) {
+            let (handle, action) = match self.spd.lookup_entry(flow) {
                 Some((h, e)) => {
                     if e.action == Action::Bypass {
                         e.stats.packets_in += 1;
@@ -1024,7 +1022,7 @@ impl Engine {
         let peer = ip.src_addr();
         let inner = &buf[new_start..new_start + new_len];
         let flow = flow_of(inner, &inner_ip, false);
-        let (handle, mut entry) = match self.spd.lookup_entry(&flow) {
+        let (handle, mut entry) = match self.spd.lookup_entry(flow) {
             Some((h, e)) => (Some(h), Some(e)),
             None => (None, None),
         };

@@ -234,34 +234,34 @@ struct Cache {
     next: usize,
 }
 
-/// A flow as plain integers: cheap to compare.
+/// A flow as plain integers: cheap to build and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FlowKey {
-    local: u128,
-    remote: u128,
-    ports: u32,
-    protocol: u8,
-    v6: bool,
-}
-
-fn addr_bits(a: IpAddress) -> (u128, bool) {
-    match a {
-        IpAddress::Ipv4(a) => (u128::from(u32::from(a)), false),
-        IpAddress::Ipv6(a) => (u128::from(a), true),
-    }
+pub(crate) struct FlowKey {
+    /// Our address (IPv4 in the low 32 bits).
+    pub(crate) local: u128,
+    /// The peer's address.
+    pub(crate) remote: u128,
+    /// Local port in the high half, remote port in the low half.
+    pub(crate) ports: u32,
+    pub(crate) protocol: u8,
+    pub(crate) v6: bool,
 }
 
 impl FlowKey {
-    fn of(f: &Flow) -> FlowKey {
-        let (local, v6) = addr_bits(f.local);
-        let (remote, v6r) = addr_bits(f.remote);
-        FlowKey {
-            local,
-            remote,
-            ports: u32::from(f.local_port) << 16 | u32::from(f.remote_port),
-            protocol: f.protocol,
-            // Mixed families never match an entry; keep them apart anyway.
-            v6: v6 || v6r,
+    fn to_flow(self) -> Flow {
+        let addr = |a: u128| {
+            if self.v6 {
+                IpAddress::Ipv6(a.into())
+            } else {
+                IpAddress::Ipv4((a as u32).into())
+            }
+        };
+        Flow {
+            local: addr(self.local),
+            remote: addr(self.remote),
+            protocol: self.protocol,
+            local_port: (self.ports >> 16) as u16,
+            remote_port: self.ports as u16,
         }
     }
 }
@@ -429,8 +429,7 @@ impl Spd {
     /// Like [`Spd::lookup`], through a small cache of recent flows, and
     /// returning the entry itself (for the engine's hot path).
     #[inline]
-    pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
-        let key = FlowKey::of(flow);
+    pub(crate) fn lookup_entry(&mut self, key: FlowKey) -> Option<(PolicyHandle, &mut Entry)> {
         let cached = self
             .cache
             .slots
@@ -441,7 +440,7 @@ impl Spd {
         let order = match cached {
             Some(o) => o,
             None => {
-                let o = self.find(flow);
+                let o = self.find(&key.to_flow());
                 let i = self.cache.next;
                 self.cache.slots[i] = Some((key, o));
                 self.cache.next = (i + 1) % self.cache.slots.len();

@@ -763,7 +763,7 @@ pub fn hex_encode(data: &[u8]) -> String {
     s
 }
 
-const HEX_VAL: [u8; 256] = {
+static HEX_VAL: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut i = 0;
     while i < 10 {

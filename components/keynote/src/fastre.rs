@@ -19,7 +19,8 @@ const MAX_REPEAT: u32 = 64;
 #[derive(Clone)]
 enum Node {
     Empty,
-    Class(Box<[u64; 4]>),
+    /// Index into the parser's class table.
+    Class(u16),
     Cat(Vec<Node>),
     Alt(Vec<Node>),
     Star(Box<Node>),
@@ -42,6 +43,7 @@ pub struct FastRegex {
 struct Parser<'p> {
     p: &'p [u8],
     i: usize,
+    classes: Vec<[u64; 4]>,
 }
 
 fn set(c: &mut [u64; 4], b: u8) {
@@ -136,7 +138,11 @@ impl Parser<'_> {
             c if c.is_ascii() && !c.is_ascii_whitespace() || c == b' ' => set(&mut cls, c),
             _ => return None,
         }
-        Some(Node::Class(Box::new(cls)))
+        if self.classes.len() >= 4 * MAX_POS {
+            return None;
+        }
+        self.classes.push(cls);
+        Some(Node::Class((self.classes.len() - 1) as u16))
     }
 
     fn bracket(&mut self) -> Option<[u64; 4]> {
@@ -266,13 +272,14 @@ impl Parser<'_> {
     }
 }
 
-struct Builder {
+struct Builder<'t> {
+    table: &'t [[u64; 4]],
     classes: Vec<[u64; 4]>,
     follow: [u64; MAX_POS],
 }
 
 /// (nullable, first, last)
-impl Builder {
+impl Builder<'_> {
     fn walk(&mut self, n: &Node) -> Option<(bool, u64, u64)> {
         Some(match n {
             Node::Empty => (true, 0, 0),
@@ -281,7 +288,7 @@ impl Builder {
                 if p >= MAX_POS {
                     return None;
                 }
-                self.classes.push(**c);
+                self.classes.push(*self.table.get(usize::from(*c))?);
                 (false, 1 << p, 1 << p)
             }
             Node::Cat(items) => {
@@ -342,12 +349,17 @@ impl FastRegex {
         if anchored_end {
             p = &p[..p.len() - 1];
         }
-        let mut parser = Parser { p, i: 0 };
+        let mut parser = Parser {
+            p,
+            i: 0,
+            classes: Vec::new(),
+        };
         let root = parser.alt(0)?;
         if parser.i != p.len() {
             return None;
         }
         let mut b = Builder {
+            table: &parser.classes,
             classes: Vec::new(),
             follow: [0; MAX_POS],
         };

@@ -35,7 +35,7 @@ pub fn split_assertions(text: &str) -> Vec<Chunk> {
         while start > 0 && b[start - 1] != b'\n' {
             start -= 1;
         }
-        let end = text[i..].find("\n\n").map_or(b.len(), |off| i + off + 1);
+        let end = memchr::memmem::find(&b[i..], b"\n\n").map_or(b.len(), |off| i + off + 1);
         out.push(Chunk { start, end });
         i = end;
     }
@@ -131,10 +131,7 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
             }
             continue;
         }
-        i = b[i..j]
-            .iter()
-            .position(|&c| c == b':')
-            .map_or(j, |off| i + off);
+        i = memchr::memchr(b':', &b[i..j]).map_or(j, |off| i + off);
         if i >= j {
             return Err(err(ErrorKind::MissingColon, ks, None));
         }
@@ -151,7 +148,7 @@ pub fn split_fields(text: &str, chunk: Chunk) -> Result<RawAssertion, Error> {
         // character that is neither white space nor '#'.
         let mut te = j;
         let mut k = ts;
-        while let Some(off) = b[k..j].iter().position(|&c| c == b'\n') {
+        while let Some(off) = memchr::memchr(b'\n', &b[k..j]) {
             k += off;
             if k + 1 < j && !b[k + 1].is_ascii_whitespace() && b[k + 1] != b'#' {
                 te = k;
@@ -338,10 +335,7 @@ fn lex_string(text: &str, mut i: usize, end: usize) -> Result<(String, usize), E
     let mut run = i;
     while i < end {
         // Skip plain characters quickly.
-        i += b[i..end]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
-            .unwrap_or(end - i);
+        i += memchr::memchr3(b'"', b'\\', b'\n', &b[i..end]).unwrap_or(end - i);
         if i >= end {
             break;
         }

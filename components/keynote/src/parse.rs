@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::ast::*;
@@ -16,6 +17,9 @@ pub(crate) trait Interner {
     fn attr(&mut self, name: &str) -> Result<AttrId, ErrorKind>;
     /// Interns a principal.
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind>;
+    /// Interns a principal by its text, decoding it only if this exact
+    /// text was not seen before; returns its index and decoded form.
+    fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind>;
 }
 
 /// Local-Constants: (name, value) pairs.
@@ -45,7 +49,7 @@ pub(crate) struct SigInfo {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub authorizer: PrincipalIdx,
-    pub authorizer_principal: Principal,
+    pub authorizer_principal: Arc<Principal>,
     pub licensees: LicField,
     pub conditions: Option<Vec<Clause>>,
     pub consts: Consts,
@@ -119,11 +123,7 @@ pub(crate) fn compile(
         })?;
         let mut p = P::new(text, toks, end, Field::Authorizer, limits, cx, consts_ref);
         let s = p.constant_string()?;
-        let principal = Principal::parse(&s).map_err(|e| p.err_at_start(e.kind))?;
-        let idx =
-            p.cx.principal(principal.clone(), &s)
-                .map_err(|k| p.err_at_start(k))?;
-        (idx, principal)
+        p.cx.principal_text(&s).map_err(|k| p.err_at_start(k))?
     };
 
     let licensees = match mk(Field::Licensees, true)? {
@@ -418,8 +418,7 @@ impl<'a, 'c> P<'a, 'c> {
     fn principal_ref(&mut self, e: StrExpr) -> Result<PrincipalRef, Error> {
         match e {
             StrExpr::Lit(s) => {
-                let p = Principal::parse(&s).map_err(|err| self.err(err.kind))?;
-                let idx = self.cx.principal(p, &s).map_err(|k| self.err(k))?;
+                let (idx, _) = self.cx.principal_text(&s).map_err(|k| self.err(k))?;
                 Ok(PrincipalRef::Static(idx))
             }
             other => Ok(PrincipalRef::Dynamic(other)),

@@ -61,6 +61,8 @@ pub struct Session {
     pub(crate) attr_names: Vec<Box<str>>,
     pub(crate) principals: BTreeMap<Vec<u8>, PrincipalIdx>,
     pub(crate) principal_text: Vec<Box<str>>,
+    principal_value: Vec<Arc<Principal>>,
+    principal_by_text: BTreeMap<Box<str>, PrincipalIdx>,
     pub(crate) by_authorizer: Vec<Vec<u32>>,
     pub(crate) assertions: Vec<Option<Arc<Entry>>>,
     live: usize,
@@ -100,6 +102,30 @@ impl Interner for Session {
     }
 
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind> {
+        self.intern_principal(Arc::new(p), text)
+    }
+
+    fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind> {
+        if let Some(&idx) = self.principal_by_text.get(text) {
+            if let Some(p) = self.principal_value.get(idx as usize) {
+                return Ok((idx, p.clone()));
+            }
+        }
+        let p = Arc::new(Principal::parse(text).map_err(|e| e.kind)?);
+        let idx = self.intern_principal(p.clone(), text)?;
+        if self.principal_by_text.len() < self.limits.max_principals {
+            self.principal_by_text.insert(text.into(), idx);
+        }
+        Ok((idx, p))
+    }
+}
+
+impl Session {
+    fn intern_principal(
+        &mut self,
+        p: Arc<Principal>,
+        text: &str,
+    ) -> Result<PrincipalIdx, ErrorKind> {
         let canon = p.canonical();
         if let Some(&idx) = self.principals.get(&canon) {
             return Ok(idx);
@@ -109,13 +135,12 @@ impl Interner for Session {
         }
         let idx = self.principal_text.len() as PrincipalIdx;
         self.principal_text.push(text.into());
+        self.principal_value.push(p);
         self.by_authorizer.push(Vec::new());
         self.principals.insert(canon, idx);
         Ok(idx)
     }
-}
 
-impl Session {
     /// An empty session with default [`Limits`].
     pub fn new() -> Self {
         Self::with_limits(Limits::default())
@@ -129,6 +154,8 @@ impl Session {
             attr_names: Vec::new(),
             principals: BTreeMap::new(),
             principal_text: Vec::new(),
+            principal_value: Vec::new(),
+            principal_by_text: BTreeMap::new(),
             by_authorizer: Vec::new(),
             assertions: Vec::new(),
             live: 0,
@@ -155,6 +182,8 @@ impl Session {
             attr_names: self.attr_names.clone(),
             principals: self.principals.clone(),
             principal_text: self.principal_text.clone(),
+            principal_value: self.principal_value.clone(),
+            principal_by_text: self.principal_by_text.clone(),
             by_authorizer: self.by_authorizer.clone(),
             assertions: self.assertions.clone(),
             live: self.live,
@@ -243,7 +272,7 @@ impl Session {
     }
 
     fn check_signature(&mut self, text: &str, c: &Compiled) -> Status {
-        let (sig, key) = match (&c.signature, &c.authorizer_principal) {
+        let (sig, key) = match (&c.signature, &*c.authorizer_principal) {
             (Some(sig), Principal::Key(key)) => (sig, key),
             _ => return Status::Unsigned,
         };

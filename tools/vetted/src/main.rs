@@ -107,6 +107,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             s => return Err(format!("unexpected argument {s:?}")),
         }
     }
+    // As the Microkit tool does: the current directory is searched last.
+    search_paths.push(PathBuf::from("."));
     a.config.search_paths = search_paths;
     a.system = system.ok_or("missing SYSTEM.system")?;
     Ok(a)
