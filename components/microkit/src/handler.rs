@@ -8,7 +8,6 @@ pub use core::convert::Infallible;
 
 /// What woke a PD up.
 #[doc(hidden)]
-#[allow(dead_code)] // the seL4 skeleton constructs none
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// Notifications on these channels.

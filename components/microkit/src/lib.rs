@@ -56,6 +56,7 @@ extern crate std;
 
 mod channel;
 mod defer;
+mod ext;
 pub mod fdt;
 mod handler;
 mod memory;
@@ -73,8 +74,18 @@ mod backend;
 #[cfg(not(target_os = "none"))]
 pub mod runner;
 
+/// Host-only event sources: channels raised like interrupts when a file
+/// descriptor is readable ([`host::irq_on_readable`], acknowledged with
+/// `Channel::irq_ack`) or periodically ([`host::irq_every`]). Call them from
+/// `init` or later. See `src/host/events.rs`.
+#[cfg(not(target_os = "none"))]
+pub mod host {
+    pub use crate::backend::events::{irq_every, irq_on_readable, EventSourceError};
+}
+
 pub use channel::{Channel, ChannelSet, ChannelSetIter, Child, DisplayChannelSet, IrqAckError};
 pub use defer::{DeferredAction, DeferredActionInterface, DeferredActionSlot};
+pub use ext::{wait_notified, CallError};
 pub use handler::{Handler, Infallible, NullHandler};
 pub use memory::{AccessError, MemoryRegion, MemoryRegionError, Perms};
 pub use message::{

@@ -139,6 +139,12 @@ impl<H> SocketTable<H> {
             .collect()
     }
 
+    /// Who owns socket `id` and its protocol (for the server's own
+    /// bookkeeping; never answers an application).
+    pub fn owner_of(&self, id: SocketId) -> Option<(Owner, Proto)> {
+        self.socks.get(&id).map(|cb| (cb.owner, cb.proto))
+    }
+
     /// How many sockets `owner` has.
     pub fn count(&self, owner: Owner) -> usize {
         self.socks.values().filter(|cb| cb.owner == owner).count()

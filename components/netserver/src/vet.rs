@@ -154,6 +154,52 @@ impl Vetter {
     }
 }
 
+impl Vetter {
+    /// Vets a connection accepted on a listening socket that was bound with
+    /// `protection`: no security context of its own (the bind's covered
+    /// it), so only the trust PD is asked, with [`Operation::Accept`] and the
+    /// real peer.
+    pub fn vet_accept(
+        &mut self,
+        authority: &mut impl Authority,
+        pd: &str,
+        local: Endpoint,
+        remote: Endpoint,
+        protection: Protection,
+        now: u64,
+    ) -> Result<(), VetError> {
+        let profile = authority
+            .profile(pd)
+            .map_err(|_| VetError::Refused(Refusal::TrustUnavailable))?;
+        let action = Action {
+            operation: Operation::Accept,
+            protocol: Proto::Tcp,
+            local,
+            remote,
+            protection,
+            requesting_pd: String::from(pd),
+            node: self.node.clone(),
+            now,
+        };
+        let decision = authority
+            .decide(&profile.key, &action, &profile.credentials)
+            .map_err(|_| VetError::Refused(Refusal::TrustUnavailable))?;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(VetError::Refused(Refusal::Policy {
+                value: decision.value,
+                reasons: decision.reasons,
+            }))
+        }
+    }
+
+    /// How many context nonces the replay guard remembers.
+    pub fn remembered_nonces(&self) -> usize {
+        self.replay.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@
 #![allow(unsafe_code)]
 
 pub mod config;
+pub mod events;
 pub mod sys;
 
 use core::cell::RefCell;
@@ -245,6 +246,9 @@ pub(crate) fn notify(channel: usize) {
 }
 
 pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
+    if events::ack(channel) {
+        return Ok(());
+    }
     // The host delivers no hardware interrupts, so there is never anything
     // to acknowledge; the channel must still be an interrupt of this PD.
     if state().irq_mask & (1 << channel) == 0 {
@@ -370,7 +374,7 @@ pub(crate) fn pp_call(channel: usize, msg: MessageInfo) -> MessageInfo {
 }
 
 fn poll(st: &State) -> Option<Event> {
-    let n = st.ctl.notify.swap(0, SeqCst) & st.notify_in_mask;
+    let n = st.ctl.notify.swap(0, SeqCst) & (st.notify_in_mask | events::extra_mask());
     if n != 0 {
         return Some(Event::Notified(ChannelSet::from_bits(n)));
     }
@@ -404,7 +408,7 @@ fn poll(st: &State) -> Option<Event> {
 }
 
 fn pending(st: &State) -> bool {
-    st.ctl.notify.load(SeqCst) & st.notify_in_mask != 0
+    st.ctl.notify.load(SeqCst) & (st.notify_in_mask | events::extra_mask()) != 0
         || st.ctl.faults.load(SeqCst) & st.child_mask != 0
         || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
 }
@@ -515,3 +519,5 @@ pub fn run_main<H: Handler>(init: impl FnOnce() -> H) -> ! {
     let _ = writeln!(std::io::stderr(), "{}: handler error: {e}", pd_name());
     std::process::exit(1)
 }
+
+pub(crate) use events::{pp_call_timeout, wait_notified};

@@ -26,7 +26,7 @@ pub(crate) mod start;
 mod sys;
 
 use core::fmt::{self, Write as _};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::handler::Event;
 use crate::{
@@ -145,7 +145,76 @@ fn event(badge: u64, info: u64, regs: sys::Regs) -> Option<Event> {
     }
 }
 
+/// seL4 has no timeout on `Call`: the call is made and blocks until the
+/// reply, as every Microkit protected call does (a PPC goes to a PD of
+/// strictly higher priority, and a callee that faults is reported by the
+/// monitor, not to the caller). The first use prints a warning in debug
+/// configs, so the difference from the host backend is visible; the timeout
+/// is never reported as elapsed.
+pub(crate) fn pp_call_timeout(
+    channel: usize,
+    msg_info: MessageInfo,
+    _timeout: core::time::Duration,
+) -> Result<MessageInfo, crate::CallError> {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        debug_print(format_args!(
+            "{}: pp_call_timeout: seL4 enforces no call timeout; waiting for the reply\n",
+            pd_name()
+        ));
+    }
+    Ok(pp_call(channel, msg_info))
+}
+
+/// Notifications received by `wait_notified` outside its mask, delivered
+/// by the event loop's next receive.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Set between a protected call's arrival and its reply (the reply object
+/// is in use then).
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Waits on the PD's input capability for a notification in `mask`; other
+/// notification bits are kept for the event loop. On seL4 it must not be
+/// used inside `protected()` (the reply object holds the caller's reply),
+/// and a protected call arriving while waiting cannot be served: both panic
+/// (the PD stops, the monitor reports it), never silently drop a caller.
+pub(crate) fn wait_notified(mask: ChannelSet) -> ChannelSet {
+    let bits = mask.bits();
+    let allowed = start::patched().notifications | start::patched().irqs;
+    if bits == 0 {
+        panic!("wait_notified with an empty channel set");
+    }
+    if SERVING.load(Ordering::Relaxed) {
+        panic!(
+            "wait_notified inside protected(): not supported on seL4 (the reply object is in use)"
+        );
+    }
+    let _ = allowed;
+    loop {
+        let pending = PENDING.load(Ordering::Relaxed);
+        if pending & bits != 0 {
+            PENDING.store(pending & !bits, Ordering::Relaxed);
+            return ChannelSet::from_bits(pending & bits);
+        }
+        let (badge, info, regs) = sys::recv(INPUT_CAP, REPLY_CAP);
+        if badge & (PPC_BADGE | FAULT_BADGE) != 0 {
+            store_regs(regs);
+            panic!(
+                "wait_notified: a protected call or fault (badge {badge:#x}, {:?}) arrived while waiting; \
+                 on seL4 wait_notified is for PDs that serve no protected calls",
+                decode(info)
+            );
+        }
+        PENDING.fetch_or(ChannelSet::from_bits(badge).bits(), Ordering::Relaxed);
+    }
+}
+
 pub(crate) fn recv() -> Event {
+    SERVING.store(false, Ordering::Relaxed);
+    let pending = PENDING.swap(0, Ordering::Relaxed);
+    if pending != 0 {
+        return Event::Notified(ChannelSet::from_bits(pending));
+    }
     loop {
         let (badge, info, regs) =
             if start::patched().passive && !PASSIVE_SIGNALLED.swap(true, Ordering::Relaxed) {
@@ -154,15 +223,25 @@ pub(crate) fn recv() -> Event {
                 sys::recv(INPUT_CAP, REPLY_CAP)
             };
         if let Some(e) = event(badge, info, regs) {
+            SERVING.store(!matches!(e, Event::Notified(_)), Ordering::Relaxed);
             return e;
         }
     }
 }
 
 pub(crate) fn reply_recv(msg_info: MessageInfo) -> Event {
+    if PENDING.load(Ordering::Relaxed) != 0 {
+        // Notifications are waiting: reply alone (Send on the MCS reply
+        // object), then deliver them without blocking.
+        sys::send(REPLY_CAP, encode(msg_info), load_regs());
+        return recv();
+    }
     let (badge, info, regs) = sys::reply_recv(INPUT_CAP, encode(msg_info), load_regs(), REPLY_CAP);
     match event(badge, info, regs) {
-        Some(e) => e,
+        Some(e) => {
+            SERVING.store(!matches!(e, Event::Notified(_)), Ordering::Relaxed);
+            e
+        }
         None => recv(),
     }
 }

@@ -17,7 +17,7 @@ const SYS_REPLY_RECV: i64 = -2;
 const SYS_NB_SEND_RECV: i64 = -3;
 const SYS_SEND: i64 = -5;
 const SYS_RECV: i64 = -7;
-#[allow(dead_code)] // used by wait_notified (host-side extension, see mod.rs)
+#[allow(dead_code)]
 const SYS_WAIT: i64 = -9;
 #[cfg(sel4_config_debug)]
 const SYS_DEBUG_PUT_CHAR: i64 = -12;
@@ -35,6 +35,23 @@ pub(crate) fn signal(cap: u64) {
             in("x7") SYS_SEND,
             inout("x0") cap => _,
             inout("x1") 0u64 => _,
+            options(nostack),
+        );
+    }
+}
+
+/// seL4_Send with MR0..3 (e.g. on an MCS reply object: a reply on its own).
+pub(crate) fn send(cap: u64, info: u64, mrs: Regs) {
+    // SAFETY: Send reads registers and, for MR4.., our IPC buffer.
+    unsafe {
+        asm!("svc #0",
+            in("x7") SYS_SEND,
+            inout("x0") cap => _,
+            inout("x1") info => _,
+            inout("x2") mrs[0] => _,
+            inout("x3") mrs[1] => _,
+            inout("x4") mrs[2] => _,
+            inout("x5") mrs[3] => _,
             options(nostack),
         );
     }
@@ -132,7 +149,7 @@ pub(crate) fn nb_send_recv(
 }
 
 /// seL4_Wait(src) on a notification: returns the badge (the signalled bits).
-#[allow(dead_code)]
+#[allow(dead_code)] // seL4_Wait: kept for notification-only waits
 pub(crate) fn wait(src: u64) -> u64 {
     let badge;
     // SAFETY: Wait on a notification only returns registers.

@@ -1,0 +1,257 @@
+//! Test PDs around the real `netserver` PD (`tests/pd.rs`); the role is the
+//! PD's name:
+//!
+//! - `policyrepo`: answers GetNetwork/GetApps/GetSas with node A of
+//!   `netserver::testbed`;
+//! - `trust`: allows everything, denies PD `other`, hangs on PD `plain`;
+//! - `client`: UDP and TCP echo through node B (the test process), printing
+//!   what it gets; then notifies `plain` (its channel 2);
+//! - `other`: is refused and tries to close the client's socket;
+//! - `plain`: waits for `client`, then asks for a connection while the
+//!   trust PD hangs: refused, not hung.
+
+use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
+use netserver::testbed::{apps_a, sas, A, B};
+use netserver_api::{
+    Endpoint, Error, ProtectionRequest, Proto, Request, Response, SecurityContext, MAX_MESSAGE,
+};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const RPC_MAX: usize = MAX_MESSAGE + 1024;
+
+struct Pd;
+
+impl Handler for Pd {
+    type Error = core::convert::Infallible;
+
+    fn notified(&mut self, _c: ChannelSet) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn protected(&mut self, _ch: Channel, msg: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        let Ok(buf) = MemoryRegion::by_name("buf_0") else {
+            return Ok(MessageInfo::new(5, 0));
+        };
+        let server = ipc::rpc::Server::<RPC_MAX>::new(buf);
+        Ok(match microkit::pd_name() {
+            "policyrepo" => server.handle(msg, |req: policyrepo_api::Request| {
+                use policyrepo_api::{NetworkConfig, Request as R, Response as P};
+                match req {
+                    R::GetNetwork => Ok(P::Network(NetworkConfig {
+                        mac: [2, 0, 0, 0, 0, 1],
+                        addresses: vec![(A, 24)],
+                        gateway: None,
+                    })),
+                    R::GetApps => Ok(P::Apps(apps_a())),
+                    R::GetSas => Ok(P::Sas(sas(A, B))),
+                    _ => Err(policyrepo_api::Error::NotPermitted),
+                }
+            }),
+            "trust" => server.handle(msg, |req: trust_api::Request| {
+                use trust_api::{Decision, Request as Q, Response as T};
+                match req {
+                    Q::Query { action, .. } => {
+                        if action.requesting_pd == "plain" {
+                            // A hung trust PD.
+                            loop {
+                                std::thread::sleep(Duration::from_secs(3600));
+                            }
+                        }
+                        let deny = action.requesting_pd == "other";
+                        Ok(T::Decision(Decision {
+                            allowed: !deny,
+                            value: if deny { "DENY" } else { "ALLOW" }.into(),
+                            reasons: if deny {
+                                vec!["test policy: other may not connect".into()]
+                            } else {
+                                vec![]
+                            },
+                        }))
+                    }
+                    Q::Reload => Err(trust_api::Error::NotPermitted),
+                }
+            }),
+            _ => MessageInfo::new(1, 0),
+        })
+    }
+}
+
+struct App {
+    rpc: ipc::rpc::Client<RPC_MAX>,
+    nonce: u128,
+}
+
+impl App {
+    fn new() -> App {
+        let buf = MemoryRegion::by_name("buf_0").expect("buf_0");
+        App {
+            rpc: ipc::rpc::Client::new(Channel::new(0), buf),
+            nonce: u128::from(std::process::id()) << 64,
+        }
+    }
+
+    fn call(&self, req: &Request) -> Result<Response, Error> {
+        self.rpc
+            .call::<_, Result<Response, Error>>(req)
+            .unwrap_or(Err(Error::Protocol))
+    }
+
+    /// Retries while the call would block, waiting for the netserver's
+    /// notification in between (bounded).
+    fn wait_call(&self, req: &Request) -> Result<Response, Error> {
+        let start = Instant::now();
+        loop {
+            match self.call(req) {
+                Err(Error::WouldBlock) if start.elapsed() < Duration::from_secs(10) => {
+                    microkit::wait_notified(ChannelSet::from_bits(1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn ctx(&mut self, remote: Endpoint) -> SecurityContext {
+        self.nonce += 1;
+        SecurityContext {
+            local: Endpoint::ANY,
+            remote,
+            issued: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            nonce: self.nonce.to_le_bytes(),
+            protection: ProtectionRequest::default(),
+            signature: vec![],
+        }
+    }
+
+    fn socket(&self, proto: Proto) -> u32 {
+        match self.call(&Request::Socket { proto }) {
+            Ok(Response::Socket(s)) => s,
+            other => panic!("socket: {other:?}"),
+        }
+    }
+}
+
+fn client() {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, 7);
+    let u = app.socket(Proto::Udp);
+    let ctx = app.ctx(remote);
+    let r = app.call(&Request::SendTo {
+        sock: u,
+        remote,
+        ctx,
+        credentials: vec![],
+        data: b"udp hello".to_vec(),
+    });
+    debug_println!("udp sendto: {r:?}");
+    match app.wait_call(&Request::RecvFrom {
+        sock: u,
+        max_len: 100,
+    }) {
+        Ok(Response::Data {
+            data, protection, ..
+        }) => debug_println!(
+            "udp echo: {} alg={:?} spi={:?} key={:?}",
+            String::from_utf8_lossy(&data),
+            protection.algorithm,
+            protection.spi,
+            protection.peer_key
+        ),
+        other => debug_println!("udp recvfrom: {other:?}"),
+    }
+    let t = app.socket(Proto::Tcp);
+    let ctx = app.ctx(remote);
+    let r = app.wait_call(&Request::Connect {
+        sock: t,
+        remote,
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!(
+        "tcp connect: {}",
+        matches!(r, Ok(Response::Connected { .. }))
+    );
+    let r = app.call(&Request::Send {
+        sock: t,
+        data: b"tcp hello".to_vec(),
+    });
+    debug_println!("tcp send: {r:?}");
+    match app.wait_call(&Request::Recv {
+        sock: t,
+        max_len: 100,
+    }) {
+        Ok(Response::Data {
+            data, protection, ..
+        }) => debug_println!(
+            "tcp echo: {} alg={:?} key={:?}",
+            String::from_utf8_lossy(&data),
+            protection.algorithm,
+            protection.peer_key
+        ),
+        other => debug_println!("tcp recv: {other:?}"),
+    }
+    let r = app.call(&Request::GetRemoteKey { sock: t });
+    debug_println!("remote key: {r:?}");
+    debug_println!("close: {:?}", app.call(&Request::Close { sock: t }));
+    Channel::new(2).notify(); // plain's turn
+    microkit::stop();
+}
+
+fn other() {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, 7);
+    let t = app.socket(Proto::Tcp);
+    let ctx = app.ctx(remote);
+    let r = app.call(&Request::Connect {
+        sock: t,
+        remote,
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!("other connect: {r:?}");
+    debug_println!("other refusal: {:?}", app.call(&Request::LastRefusal));
+    // Socket ids are global: 1 and 2 are the client's (or nobody's).
+    for s in 1..=3 {
+        if s != t {
+            debug_println!(
+                "other close {s}: {:?}",
+                app.call(&Request::Close { sock: s })
+            );
+        }
+    }
+    microkit::stop();
+}
+
+fn plain() {
+    microkit::wait_notified(ChannelSet::from_bits(1 << 2));
+    let mut app = App::new();
+    let remote = Endpoint::new(B, 7);
+    let t = app.socket(Proto::Tcp);
+    let ctx = app.ctx(remote);
+    let start = Instant::now();
+    let r = app.call(&Request::Connect {
+        sock: t,
+        remote,
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!(
+        "plain connect with hung trust: {r:?} after {} s",
+        start.elapsed().as_secs()
+    );
+    debug_println!("plain refusal: {:?}", app.call(&Request::LastRefusal));
+    microkit::stop();
+}
+
+fn init() -> Pd {
+    match microkit::pd_name() {
+        "client" => client(),
+        "other" => other(),
+        "plain" => plain(),
+        _ => {}
+    }
+    Pd
+}
+
+microkit::protection_domain!(init);

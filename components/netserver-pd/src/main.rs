@@ -1,0 +1,222 @@
+//! The network server PD: thin wiring of the `netserver` core.
+//!
+//! - init: asks the policy repository (channel 2, `buf_2`) for the node's
+//!   network configuration, the application profiles and the hand-keyed
+//!   SAs; opens the host NIC from `VETTED_NIC`; raises channel 3 when the
+//!   NIC has frames and channel 4 every 10 ms (host event sources).
+//! - applications call on channels 10..=61 (`buf_<id>`), through
+//!   `ipc::rpc`, with `netserver_api::Request`; the answer is
+//!   `Result<Response, Error>`. The channel names the application.
+//! - vetting asks the trust PD on channel 1 (`buf_1`) with a deadline: a
+//!   dead, hung or erring trust PD or policy repository means refusal.
+//! - after every event the applications whose sockets changed are notified
+//!   on their channel.
+#![deny(unsafe_code)]
+
+use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
+use netserver::stack::{NetConfig, NetServer, Now};
+use netserver::vet::{Authority, Unreachable};
+use netserver_api::{Error, Request, Response, MAX_MESSAGE};
+use netserver_pd::nic::HostNic;
+use netserver_pd::rpc::Client;
+use policyrepo_api::AppProfile;
+use smoltcp::time::Instant as SmolInstant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use trust_api::{Action, Decision};
+
+const TRUST: Channel = Channel::new(1);
+const REPO: Channel = Channel::new(2);
+const NIC: Channel = Channel::new(3);
+const TIMER: Channel = Channel::new(4);
+const FIRST_APP: usize = 10;
+const TICK: Duration = Duration::from_millis(10);
+/// How long the trust PD and the repository may take to answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// An rpc buffer holds a request or a reply of at most this many bytes.
+const RPC_MAX: usize = MAX_MESSAGE + 1024;
+
+/// Profiles (read at start) and the trust PD (asked per action).
+struct Remote {
+    apps: Vec<AppProfile>,
+    trust: Option<Client>,
+}
+
+impl Authority for Remote {
+    fn profile(&mut self, pd: &str) -> Result<AppProfile, Unreachable> {
+        self.apps
+            .iter()
+            .find(|a| a.pd == pd)
+            .cloned()
+            .ok_or(Unreachable)
+    }
+
+    fn decide(
+        &mut self,
+        requester: &str,
+        action: &Action,
+        credentials: &[String],
+    ) -> Result<Decision, Unreachable> {
+        let trust = self.trust.as_ref().ok_or(Unreachable)?;
+        let req = trust_api::Request::Query {
+            requester: requester.into(),
+            action: action.clone(),
+            credentials: credentials.to_vec(),
+        };
+        match trust.call::<_, Result<trust_api::Response, trust_api::Error>>(&req) {
+            Ok(Ok(trust_api::Response::Decision(d))) => Ok(d),
+            Ok(other) => {
+                debug_println!("netserver: trust refused the query: {other:?}");
+                Err(Unreachable)
+            }
+            Err(e) => {
+                debug_println!("netserver: trust PD unreachable: {e} (denied)");
+                Err(Unreachable)
+            }
+        }
+    }
+}
+
+struct Pd {
+    server: Option<NetServer<HostNic>>,
+    remote: Remote,
+    start: Instant,
+}
+
+impl Pd {
+    fn now(&self) -> Now {
+        Now {
+            instant: SmolInstant::from_micros(
+                i64::try_from(self.start.elapsed().as_micros()).unwrap_or(i64::MAX),
+            ),
+            unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+
+    fn poll_and_notify(&mut self) {
+        let now = self.now();
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        server.poll(now.instant);
+        for owner in server.take_ready() {
+            if let Ok(id) = usize::try_from(owner) {
+                if (FIRST_APP..=61).contains(&id) {
+                    Channel::new(id).notify();
+                }
+            }
+        }
+    }
+}
+
+impl Handler for Pd {
+    type Error = core::convert::Infallible;
+
+    fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+        self.poll_and_notify();
+        if channels.contains(NIC) {
+            let _ = NIC.irq_ack();
+        }
+        Ok(())
+    }
+
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> Result<MessageInfo, Self::Error> {
+        let id = ch.index();
+        let Ok(buf) = MemoryRegion::by_name(&format!("buf_{id}")) else {
+            return Ok(MessageInfo::new(ipc::rpc::ServerError::Buffer.label(), 0));
+        };
+        let now = self.now();
+        let owner = u32::try_from(id).unwrap_or(u32::MAX);
+        let rpc = ipc::rpc::Server::<RPC_MAX>::new(buf);
+        let server = &mut self.server;
+        let remote = &mut self.remote;
+        let reply = rpc.handle(msg, |req: Request| -> Result<Response, Error> {
+            match server.as_mut() {
+                Some(s) if id >= FIRST_APP => s.handle(remote, owner, req, now),
+                // Not started (no configuration) or not an app channel.
+                _ => Err(Error::Unreachable),
+            }
+        });
+        self.poll_and_notify();
+        Ok(reply)
+    }
+}
+
+fn region(name: &str) -> Option<MemoryRegion> {
+    MemoryRegion::by_name(name).ok()
+}
+
+fn init() -> Pd {
+    let start = Instant::now();
+    let trust = region("buf_1").map(|b| Client::new(TRUST, b, CALL_TIMEOUT));
+    let mut pd = Pd {
+        server: None,
+        remote: Remote {
+            apps: Vec::new(),
+            trust,
+        },
+        start,
+    };
+    let Some(repo) = region("buf_2").map(|b| Client::new(REPO, b, CALL_TIMEOUT)) else {
+        debug_println!("netserver: no buf_2 to reach the policy repository: serving nothing");
+        return pd;
+    };
+    use policyrepo_api::{Request as R, Response as P};
+    type Answer = Result<P, policyrepo_api::Error>;
+    let network = match repo.call::<_, Answer>(&R::GetNetwork) {
+        Ok(Ok(P::Network(n))) => n,
+        other => {
+            debug_println!("netserver: no network configuration ({other:?}): serving nothing");
+            return pd;
+        }
+    };
+    let apps = match repo.call::<_, Answer>(&R::GetApps) {
+        Ok(Ok(P::Apps(a))) => a,
+        other => {
+            debug_println!("netserver: no application profiles ({other:?}): serving nothing");
+            return pd;
+        }
+    };
+    let sas = match repo.call::<_, Answer>(&R::GetSas) {
+        Ok(Ok(P::Sas(s))) => s,
+        other => {
+            debug_println!("netserver: no SAs ({other:?}): serving nothing");
+            return pd;
+        }
+    };
+    let nic = match HostNic::open(std::env::var("VETTED_NIC").ok().as_deref()) {
+        Ok(n) => n,
+        Err(e) => {
+            debug_println!("netserver: {e}: no network");
+            match HostNic::open(None) {
+                Ok(n) => n,
+                Err(_) => return pd,
+            }
+        }
+    };
+    if let Some(fd) = nic.fd() {
+        if let Err(e) = microkit::host::irq_on_readable(NIC, fd) {
+            debug_println!("netserver: NIC events: {e}");
+        }
+    }
+    if let Err(e) = microkit::host::irq_every(TIMER, TICK) {
+        debug_println!("netserver: timer: {e}");
+    }
+    let node = std::env::var("VETTED_NODE").unwrap_or_else(|_| microkit::pd_name().into());
+    let n_apps = apps.len();
+    let n_sas = sas.len();
+    pd.remote.apps = apps.clone();
+    let cfg = NetConfig::new(&node, network, apps, sas);
+    let now = pd.now();
+    match NetServer::new(nic, cfg, now.instant) {
+        Ok(s) => {
+            debug_println!("netserver: up ({n_apps} applications, {n_sas} SAs)");
+            pd.server = Some(s);
+        }
+        Err(e) => debug_println!("netserver: configuration refused: {e:?}: serving nothing"),
+    }
+    pd
+}
+
+microkit::protection_domain!(init);
