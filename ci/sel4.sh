@@ -111,6 +111,9 @@ test)
         --expect "MON|ERROR: faulting PD: selftest" \
         --expect "MON|ERROR: faulting PD: overflow" \
         --expect "fault_addr=0x00000000001ff" \
+        --send-after "irq: ready" "ab" --send-after "irq: got 'b' via IRQ" "c" \
+        --expect "irq: got 'a' via IRQ" --expect "irq: got 'c' via IRQ" \
+        --expect "irq: 3 chars received via IRQ, acked" \
         --fail "selftest: FAILED" \
         -- $(tools/vetted-image.sh qemu-cmd --system $sys)
     echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"

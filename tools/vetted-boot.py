@@ -2,7 +2,7 @@
 """Boots a seL4 image in QEMU and checks its serial console (used by ci/sel4.sh).
 
     vetted-boot.py --timeout S --expect TEXT... [--fail TEXT...] [--first TEXT]
-                   [--log FILE] -- QEMU COMMAND...
+                   [--send-after MARKER TEXT] [--log FILE] -- QEMU COMMAND...
 
 Passes (exit 0) when every --expect text has appeared on the console, fails
 (exit 1) on any --fail text, on a timeout, or when QEMU exits first. QEMU is
@@ -19,6 +19,8 @@ ap.add_argument("--fail", action="append", default=[])
 ap.add_argument("--first")
 ap.add_argument("--log")
 ap.add_argument("--quiet", action="store_true")
+ap.add_argument("--send-after", nargs=2, action="append", default=[], metavar=("MARKER", "TEXT"),
+                help="type TEXT on the console once MARKER has appeared")
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
 a = ap.parse_args()
 cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -26,7 +28,8 @@ if not cmd:
     sys.exit("vetted-boot: no QEMU command given")
 
 t0 = time.monotonic()
-p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+p = subprocess.Popen(cmd, stdin=subprocess.PIPE if a.send_after else subprocess.DEVNULL,
+                     stdout=subprocess.PIPE,
                      stderr=subprocess.STDOUT, start_new_session=True)
 sel = selectors.DefaultSelector()
 sel.register(p.stdout, selectors.EVENT_READ)
@@ -54,6 +57,11 @@ try:
         for e in a.expect:
             if e not in seen and e in text:
                 seen[e] = now
+        for pair in list(a.send_after):
+            if pair[0] in text:
+                a.send_after.remove(pair)
+                p.stdin.write(pair[1].encode())
+                p.stdin.flush()
         for f in a.fail:
             if f in text:
                 verdict = f"failure text on the console: {f!r}"

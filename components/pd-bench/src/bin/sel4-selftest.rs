@@ -4,7 +4,10 @@
 //! seeded from the device tree's `/chosen/rng-seed`, then a deliberate panic
 //! (the panic handler must print the PD name and message, and the monitor
 //! must report the fault). The `overflow` PD recurses until it hits the
-//! stack guard page. Each check prints `selftest: ok <what>` or panics.
+//! stack guard page. The `irq` PD takes the PL011's receive interrupts
+//! (characters typed by the test in two batches: the second batch arrives
+//! only if the first interrupt was acknowledged). Each check prints
+//! `selftest: ok <what>` or panics.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 #![forbid(unsafe_code)]
@@ -13,12 +16,57 @@
 mod sel4 {
     extern crate alloc;
     use alloc::{boxed::Box, vec, vec::Vec};
-    use microkit::{debug_println, fdt, AccessError, MemoryRegion, MemoryRegionError, NullHandler};
+    use microkit::{
+        debug_println, fdt, AccessError, Channel, ChannelSet, Handler, Infallible, MemoryRegion,
+        MemoryRegionError,
+    };
 
     microkit::memory_region_symbol!(dtb, size = 0x10_0000, perms = r);
     microkit::memory_region_symbol!(scratch, size = 0x1000);
     // Declared, but no map in the system patches it.
     microkit::memory_region_symbol!(unmapped, size = 0x1000);
+    // The PL011 UART (QEMU virt), for the IRQ test.
+    microkit::memory_region_symbol!(uart, size = 0x1000);
+
+    const UART_IRQ: Channel = Channel::new(7);
+    const DR: usize = 0x00;
+    const FR: usize = 0x18;
+    const FR_RXFE: u32 = 1 << 4;
+    const IMSC: usize = 0x38;
+    const ICR: usize = 0x44;
+    const RX_INTERRUPTS: u32 = (1 << 4) | (1 << 6); // RXIM | RTIM
+
+    /// The PD roles: `selftest` and `overflow` end in init (panic, fault);
+    /// `irq` serves PL011 receive interrupts.
+    pub enum Pd {
+        Irq { uart: MemoryRegion, received: usize },
+    }
+
+    impl Handler for Pd {
+        type Error = Infallible;
+
+        fn notified(&mut self, channels: ChannelSet) -> Result<(), Infallible> {
+            let Pd::Irq { uart, received } = self;
+            if !channels.contains(UART_IRQ) {
+                panic!("irq: unexpected notification {}", channels.display());
+            }
+            // Device registers through the region's 32-bit accessors
+            // (single loads and stores on the uncached mapping).
+            while uart.load_u32(FR).expect("FR") & FR_RXFE == 0 {
+                let c = uart.load_u32(DR).expect("DR") as u8;
+                *received += 1;
+                debug_println!("irq: got {:?} via IRQ", c as char);
+            }
+            uart.atomic_u32(ICR)
+                .expect("ICR")
+                .store(RX_INTERRUPTS, core::sync::atomic::Ordering::Release);
+            UART_IRQ.irq_ack().expect("irq_ack");
+            if *received >= 3 {
+                debug_println!("irq: {} chars received via IRQ, acked", received);
+            }
+            Ok(())
+        }
+    }
 
     fn check(ok: bool, what: &str) {
         if !ok {
@@ -36,7 +84,15 @@ mod sel4 {
         recurse(n + 1).wrapping_add(buf[3])
     }
 
-    pub fn init() -> NullHandler {
+    pub fn init() -> Pd {
+        if microkit::pd_name() == "irq" {
+            let uart = MemoryRegion::by_name("uart").expect("uart");
+            uart.atomic_u32(IMSC)
+                .expect("IMSC")
+                .store(RX_INTERRUPTS, core::sync::atomic::Ordering::Release);
+            debug_println!("irq: ready, type three characters");
+            return Pd::Irq { uart, received: 0 };
+        }
         if microkit::pd_name() == "overflow" {
             debug_println!("overflow: recursing into the stack guard page");
             let r = recurse(0);
