@@ -29,14 +29,23 @@ import glob, json, subprocess, xml.etree.ElementTree as ET
 meta = json.loads(subprocess.check_output(
     ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"]))
 bins = {t["name"]: p["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
+cross = {p["name"] for p in meta["packages"]
+         if ((p.get("metadata") or {}).get("vetted") or {}).get("cross")}
 want = []
+said = set()
+def say(msg):
+    if msg not in said:
+        said.add(msg)
+        print(msg, file=__import__("sys").stderr)
 for f in sorted(glob.glob("system/*.system")) + ["components/microkit/sel4/selftest-virt.system"]:
     for e in ET.parse(f).iter("program_image"):
         b = e.get("path").removesuffix(".elf")
-        if b in bins and (bins[b], b) not in want:
+        if b in bins and bins[b] not in cross:
+            say(f"# {f}: {b} ({bins[b]}) is host-only for now (its crate is not cross = true)")
+        elif b in bins and (bins[b], b) not in want:
             want.append((bins[b], b))
         elif b not in bins:
-            print(f"# {f}: no cargo binary {b} yet", file=__import__("sys").stderr)
+            say(f"# {f}: no cargo binary {b} yet")
 for p, b in want:
     print(p, b)
 PY
