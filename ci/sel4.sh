@@ -142,11 +142,14 @@ bench)
         for _ in 1 2 3; do boot_example "$board" | grep BOOT-TIME; done
         echo "== $board: protected-call round trips inside the QEMU guest (system/pd-bench.system)"
         tools/vetted-image.sh image --board "$board" --system system/pd-bench.system >/dev/null
-        python3 tools/vetted-boot.py --timeout 300 --quiet --expect "pd-bench: done" \
+        python3 tools/vetted-boot.py --timeout 300 --expect "pd-bench: done" \
             --fail "MON|ERROR" --fail panicked \
             -- $(tools/vetted-image.sh qemu-cmd --board "$board" --system system/pd-bench.system) |
             grep -E "pd-bench: [0-9]|ratio|PASS|FAIL"
     done
+    echo "== host backend baseline: the same PD pair under vetted run"
+    cargo build --locked --release -p vetted -p pd-bench >/dev/null 2>&1
+    timeout 120 target/release/vetted run system/pd-bench.system 2>&1 | grep -E "pd-bench: [0-9]|ratio" || true
     echo "== PD ELF sizes and memory (qemu_virt_aarch64 debug builds)"
     printf '%-24s %10s %12s %12s\n' "PD ELF" "file bytes" "loaded bytes" "memory bytes"
     for f in target/sel4/qemu_virt_aarch64-debug/*/*.elf; do
