@@ -254,7 +254,12 @@ fn plan(system: &SystemDescription) -> Result<Plan, RunError> {
             let len = data
                 .len()
                 .min(usize::try_from(mr.size).unwrap_or(usize::MAX));
-            std::fs::write(format!("/proc/self/fd/{fd}"), &data[..len])
+            // Write without truncating: the memfd already has the region's
+            // size, and shrinking it would make reads past the prefill SIGBUS.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("/proc/self/fd/{fd}"))
+                .and_then(|mut f| std::io::Write::write_all(&mut f, &data[..len]))
                 .map_err(os(format!("prefilling memory region {}", mr.name)))?;
         }
         mr_fds.push(fd);

@@ -154,3 +154,297 @@ fn callers_get_only_what_their_channel_allows() {
         Err(Error::NotPermitted)
     );
 }
+
+// ---- InstallPolicy, with the demo's real keys and credentials ----
+
+const POLICY_A: &str = include_str!("../../../policies/demo/node-a/policy.kn");
+const CLIENT_KEY: &str = include_str!("../../../policies/demo/keys/client.key");
+const INTRUDER_KEY: &str = include_str!("../../../policies/demo/keys/intruder.key");
+const CLIENT_CRED: &str = include_str!("../../../policies/demo/credentials/client.cred");
+const INSTALL_CRED: &str = include_str!("../../../policies/demo/credentials/client-install.cred");
+const FORGED_CRED: &str = include_str!("../../../policies/demo/credentials/intruder-forged.cred");
+const SELF_CRED: &str = include_str!("../../../policies/demo/credentials/intruder-self.cred");
+
+fn demo_bundle(client_credentials: Vec<String>) -> Bundle {
+    let mut b = bundle();
+    b.policy = POLICY_A
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| format!("{}\n", s.trim()))
+        .collect();
+    assert_eq!(b.policy.len(), 2);
+    let floor = b.default_floor;
+    b.apps = vec![
+        AppProfile {
+            pd: "client".into(),
+            key: CLIENT_KEY.trim().into(),
+            credentials: client_credentials,
+            floor,
+            ports: vec![],
+            channel: 10,
+            repo_channel: Some(10),
+        },
+        AppProfile {
+            pd: "intruder".into(),
+            key: INTRUDER_KEY.trim().into(),
+            credentials: vec![],
+            floor,
+            ports: vec![],
+            channel: 11,
+            repo_channel: Some(11),
+        },
+    ];
+    b
+}
+
+fn demo_repo(client_credentials: Vec<String>) -> Repo {
+    Repo::new(&sign(&demo_bundle(client_credentials), &admin()), &pk())
+}
+
+/// An assertion by `key` delegating port 7 to the intruder's key.
+fn own_assertion(key: &str, port: u16) -> String {
+    format!(
+        "KeyNote-Version: 2\nAuthorizer: \"{}\"\nLicensees: \"{}\"\nConditions: @remote_port == {port} -> \"ALLOW\";\n",
+        key.trim(),
+        INTRUDER_KEY.trim()
+    )
+}
+
+fn install(
+    repo: &mut Repo,
+    pd: &str,
+    assertion: String,
+    creds: &[&str],
+) -> Result<Response, Error> {
+    repo.handle(
+        Caller::App(pd),
+        Request::InstallPolicy {
+            assertion,
+            credentials: creds.iter().map(|c| String::from(*c)).collect(),
+        },
+    )
+}
+
+fn policy_of(repo: &mut Repo) -> (u64, Vec<String>) {
+    match repo.handle(Caller::Trust, Request::GetPolicy) {
+        Ok(Response::Policy {
+            version,
+            assertions,
+        }) => (version, assertions),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_authorized_app_installs_and_replaces_its_own_assertion() {
+    let mut repo = demo_repo(vec![CLIENT_CRED.into()]);
+    assert_eq!(policy_of(&mut repo), (3, demo_bundle(vec![]).policy));
+    let first = own_assertion(CLIENT_KEY, 7);
+    assert_eq!(
+        install(&mut repo, "client", first.clone(), &[INSTALL_CRED]),
+        Ok(Response::Installed(4))
+    );
+    let (version, assertions) = policy_of(&mut repo);
+    assert_eq!(version, 4);
+    assert_eq!(assertions.len(), 3);
+    assert_eq!(assertions[2], first);
+    assert_eq!(repo.version(), Some(4));
+    // A second installation replaces the first.
+    let second = own_assertion(CLIENT_KEY, 9);
+    assert_eq!(
+        install(&mut repo, "client", second.clone(), &[INSTALL_CRED]),
+        Ok(Response::Installed(5))
+    );
+    let (version, assertions) = policy_of(&mut repo);
+    assert_eq!((version, assertions.len()), (5, 3));
+    assert_eq!(assertions[2], second);
+    // The network server sees nothing of it, and the bundle is unchanged.
+    assert_eq!(repo.bundle().map(|b| b.policy.len()), Some(2));
+}
+
+#[test]
+fn a_credential_in_the_apps_profile_authorizes_too() {
+    let mut repo = demo_repo(vec![CLIENT_CRED.into(), INSTALL_CRED.into()]);
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[]),
+        Ok(Response::Installed(4))
+    );
+}
+
+#[test]
+fn a_profile_key_in_kn_key_file_form_works_too() {
+    let mut b = demo_bundle(vec![INSTALL_CRED.into()]);
+    b.apps[0].key = include_str!("../../../policies/demo/keys/client.pub").into();
+    let mut repo = Repo::new(&sign(&b, &admin()), &pk());
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[]),
+        Ok(Response::Installed(4))
+    );
+}
+
+#[test]
+fn installation_without_an_authorizing_credential_is_refused() {
+    let mut repo = demo_repo(vec![CLIENT_CRED.into()]);
+    // No credential at all: POLICY names the admin key, nobody vouches.
+    match install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[]) {
+        Err(Error::Unauthorized(why)) => {
+            assert!(why.contains("licensees not satisfied"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The client's network credential does not license installation.
+    match install(
+        &mut repo,
+        "client",
+        own_assertion(CLIENT_KEY, 7),
+        &[CLIENT_CRED],
+    ) {
+        Err(Error::Unauthorized(why)) => {
+            assert!(why.contains("conditions not satisfied"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A forged credential: bad signature.
+    match install(
+        &mut repo,
+        "client",
+        own_assertion(CLIENT_KEY, 7),
+        &[FORGED_CRED],
+    ) {
+        Err(Error::Unauthorized(why)) => {
+            assert!(why.contains("signature verification failure"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The intruder cannot use the client's installation credential (it
+    // licenses the client's key, for requesting_pd "client").
+    match install(
+        &mut repo,
+        "intruder",
+        own_assertion(INTRUDER_KEY, 7),
+        &[INSTALL_CRED],
+    ) {
+        Err(Error::Unauthorized(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // Nor its own self-issued one.
+    match install(
+        &mut repo,
+        "intruder",
+        own_assertion(INTRUDER_KEY, 7),
+        &[SELF_CRED],
+    ) {
+        Err(Error::Unauthorized(why)) => assert!(why.contains("not reached"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A malformed credential is a clear refusal too.
+    match install(
+        &mut repo,
+        "client",
+        own_assertion(CLIENT_KEY, 7),
+        &["Authorizer: (\n"],
+    ) {
+        Err(Error::Unauthorized(why)) => assert!(why.starts_with("credential 0"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Nothing was installed by any of this.
+    assert_eq!(policy_of(&mut repo), (3, demo_bundle(vec![]).policy));
+}
+
+#[test]
+fn only_the_apps_own_assertion_is_accepted() {
+    let mut repo = demo_repo(vec![INSTALL_CRED.into()]);
+    let refused = |r: Result<Response, Error>, what: &str| match r {
+        Err(Error::BadAssertion(_)) => {}
+        other => panic!("{what}: {other:?}"),
+    };
+    // Policy about another principal.
+    refused(
+        install(&mut repo, "client", own_assertion(INTRUDER_KEY, 7), &[]),
+        "another key",
+    );
+    refused(
+        install(
+            &mut repo,
+            "client",
+            "Authorizer: \"POLICY\"\nLicensees: \"x\"\n".into(),
+            &[],
+        ),
+        "POLICY",
+    );
+    refused(
+        install(
+            &mut repo,
+            "client",
+            "Authorizer: \"client\"\nLicensees: \"x\"\n".into(),
+            &[],
+        ),
+        "opaque name",
+    );
+    // Two assertions in one text.
+    let two = format!(
+        "{}\n{}",
+        own_assertion(CLIENT_KEY, 7),
+        own_assertion(CLIENT_KEY, 8)
+    );
+    refused(install(&mut repo, "client", two, &[]), "two assertions");
+    // Malformed text.
+    refused(
+        install(&mut repo, "client", "Conditions: (((\n".into(), &[]),
+        "malformed",
+    );
+    refused(install(&mut repo, "client", String::new(), &[]), "empty");
+    assert_eq!(policy_of(&mut repo).0, 3);
+}
+
+#[test]
+fn installation_is_bounded() {
+    let mut repo = demo_repo(vec![INSTALL_CRED.into()]);
+    let mut big = own_assertion(CLIENT_KEY, 7);
+    big.push_str(&"Comment: x\n".repeat(MAX_INSTALL_TEXT / 11 + 1));
+    assert_eq!(
+        install(&mut repo, "client", big, &[]),
+        Err(Error::LimitExceeded)
+    );
+    let many = vec![INSTALL_CRED; MAX_INSTALL_CREDENTIALS + 1];
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &many),
+        Err(Error::LimitExceeded)
+    );
+    let huge = "x".repeat(MAX_CREDENTIAL_TEXT + 1);
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[&huge]),
+        Err(Error::LimitExceeded)
+    );
+}
+
+#[test]
+fn installation_needs_an_app_channel_and_a_valid_bundle() {
+    let mut repo = demo_repo(vec![INSTALL_CRED.into()]);
+    let req = || Request::InstallPolicy {
+        assertion: own_assertion(CLIENT_KEY, 7),
+        credentials: vec![],
+    };
+    assert_eq!(repo.handle(Caller::Trust, req()), Err(Error::NotPermitted));
+    assert_eq!(
+        repo.handle(Caller::NetServer, req()),
+        Err(Error::NotPermitted)
+    );
+    assert_eq!(
+        repo.handle(Caller::App("stranger"), req()),
+        Err(Error::UnknownApp)
+    );
+    assert_eq!(repo.app_on_channel(10), Some("client"));
+    assert_eq!(repo.app_on_channel(11), Some("intruder"));
+    assert_eq!(repo.app_on_channel(12), None);
+    let mut signed = sign(&demo_bundle(vec![INSTALL_CRED.into()]), &admin());
+    let n = signed.len() / 2;
+    signed[n] ^= 0x40;
+    let mut bad = Repo::new(&signed, &pk());
+    assert_eq!(
+        bad.handle(Caller::App("client"), req()),
+        Err(Error::BadBundle)
+    );
+    assert_eq!(bad.app_on_channel(10), None);
+    assert_eq!(bad.version(), None);
+}

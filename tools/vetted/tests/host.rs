@@ -665,6 +665,35 @@ fn memory_regions_have_their_address_and_permissions() {
 }
 
 #[test]
+fn prefilled_region_keeps_its_size() {
+    // The file is shorter than the region: the region is the file's bytes
+    // followed by zeros, and its last page is readable (no SIGBUS).
+    let dir = std::env::temp_dir().join(format!("vetted-prefill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("hello.bin"), b"hello").expect("prefill file");
+    let r = run(
+        &[
+            r#"<memory_region name="data" size="0x3000" prefill_path="hello.bin" />"#.to_string(),
+            pd(
+                "prefilled",
+                10,
+                false,
+                r#"<map mr="data" vaddr="0x40000000" perms="r" />"#,
+            ),
+        ],
+        &["--search-path", dir.to_str().expect("utf-8 path")],
+        LIMIT,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("[prefilled] prefilled: ok"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
 fn check_validates_without_images_and_run_needs_them() {
     let good = write_system(&[
         pd("ghost", 10, false, "").replace("vetted-testpd.elf", "no-such-image.elf")

@@ -549,6 +549,21 @@ fn perms() -> NullHandler {
     microkit::stop()
 }
 
+/// Reads a region prefilled from a 5-byte file "hello": the file's bytes,
+/// then zeros up to the region's last byte.
+fn prefilled() -> NullHandler {
+    let r = region("data");
+    let mut head = [0u8; 5];
+    let mut last = [0xffu8; 1];
+    let ok = r.read(0, &mut head).is_ok()
+        && &head == b"hello"
+        && r.size() == 0x3000
+        && r.read(r.size() - 1, &mut last).is_ok()
+        && last == [0];
+    debug_println!("prefilled: {}", if ok { "ok" } else { "WRONG" });
+    microkit::stop()
+}
+
 fn main() {
     // The role comes from the PD name, minus trailing digits.
     let name = microkit::_private::configured_pd_name().unwrap_or_default();
@@ -656,6 +671,7 @@ fn main() {
             NullHandler::new()
         }),
         "perms" => microkit::_private::run_main(perms),
+        "prefilled" => microkit::_private::run_main(prefilled),
         "rpcserver" => microkit::_private::run_main(|| RpcServer {
             rpc: rpc::Server::new(region("rpc")),
         }),
