@@ -96,6 +96,7 @@ selftest() { # config
         --expect "selftest: all checks passed" \
         --expect "overflow: recursing into the stack guard page" \
         --send-after "irq: ready" "ab" --send-after "irq: got 'b' via IRQ" "c" \
+        --expect "irq: wait_notified woke on {7}" \
         --expect "irq: got 'a' via IRQ" --expect "irq: got 'c' via IRQ" \
         --expect "irq: 3 chars received via IRQ, acked" \
         "${extra[@]}" \

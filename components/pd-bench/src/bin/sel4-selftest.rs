@@ -128,7 +128,13 @@ mod sel4 {
                 .expect("IMSC")
                 .store(RX_INTERRUPTS, core::sync::atomic::Ordering::Release);
             say!("irq: ready, type three characters");
-            return Pd::Irq { uart, received: 0 };
+            // The first interrupt is taken with wait_notified (seL4: a
+            // receive outside the event loop), the rest by notified().
+            let woke = microkit::wait_notified(ChannelSet::from_bits(1 << UART_IRQ.index()));
+            say!("irq: wait_notified woke on {}", woke.display());
+            let mut pd = Pd::Irq { uart, received: 0 };
+            let _ = pd.notified(woke);
+            return pd;
         }
         if microkit::pd_name() == "overflow" {
             say!("overflow: recursing into the stack guard page");
