@@ -130,6 +130,12 @@ packages)
 tools) ;;
 test)
     pd_elfs
+    # without the SDK the image command must say what is missing, and fail
+    if out=$(MICROKIT_SDK= tools/vetted-image.sh image 2>&1); then
+        echo "FAIL: tools/vetted-image.sh image succeeded without MICROKIT_SDK"; exit 1
+    fi
+    case $out in *"MICROKIT_SDK is not set"*) echo "ok: image without MICROKIT_SDK: $out" | cut -c1-120 ;;
+    *) echo "FAIL: unexpected message without MICROKIT_SDK: $out"; exit 1 ;; esac
     if ! sdk_ok; then skip "images and QEMU boots of system/example.system"; exit 0; fi
     command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 is missing (ci/sel4.sh packages)"; exit 1; }
     echo "== boot system/example.system on QEMU virt (qemu_virt_aarch64, debug)"
