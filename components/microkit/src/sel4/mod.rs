@@ -76,6 +76,14 @@ fn load_regs() -> sys::Regs {
 
 /// Stores MR0..3 received in registers into the IPC buffer, where the
 /// kernel has put MR4.. already.
+/// Called before every system call that receives (the kernel writes the
+/// IPC buffer): none may run while `with_msg_regs` lends the registers out.
+fn assert_regs_free() {
+    if MRS_BORROWED.load(Ordering::Relaxed) {
+        panic!("a system call inside with_msg_regs would change the registers being borrowed");
+    }
+}
+
 fn store_regs(regs: sys::Regs) {
     let p = mrs_ptr() as *mut u64;
     // SAFETY: as for `load_regs`.
@@ -101,6 +109,7 @@ pub(crate) fn notify(channel: usize) {
 
 pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
     must_have(start::patched().irqs, channel, "irq_ack");
+    assert_regs_free();
     let (info, _) = sys::call(
         BASE_IRQ_CAP + channel as u64,
         facts::IRQ_ACK_LABEL << 12,
@@ -114,6 +123,7 @@ pub(crate) fn irq_ack(channel: usize) -> Result<(), IrqAckError> {
 
 pub(crate) fn pp_call(channel: usize, msg_info: MessageInfo) -> MessageInfo {
     must_have(start::patched().pps, channel, "pp_call");
+    assert_regs_free();
     let (info, regs) = sys::call(
         BASE_ENDPOINT_CAP + channel as u64,
         encode(msg_info),
@@ -179,8 +189,9 @@ static SERVING: AtomicBool = AtomicBool::new(false);
 /// and a protected call arriving while waiting cannot be served: both panic
 /// (the PD stops, the monitor reports it), never silently drop a caller.
 pub(crate) fn wait_notified(mask: ChannelSet) -> ChannelSet {
+    // (Which channels may notify us is not among the patched symbols, so
+    // only an empty mask is refused here.)
     let bits = mask.bits();
-    let allowed = start::patched().notifications | start::patched().irqs;
     if bits == 0 {
         panic!("wait_notified with an empty channel set");
     }
@@ -189,7 +200,6 @@ pub(crate) fn wait_notified(mask: ChannelSet) -> ChannelSet {
             "wait_notified inside protected(): not supported on seL4 (the reply object is in use)"
         );
     }
-    let _ = allowed;
     loop {
         let pending = PENDING.load(Ordering::Relaxed);
         if pending & bits != 0 {
@@ -210,6 +220,7 @@ pub(crate) fn wait_notified(mask: ChannelSet) -> ChannelSet {
 }
 
 pub(crate) fn recv() -> Event {
+    assert_regs_free();
     SERVING.store(false, Ordering::Relaxed);
     let pending = PENDING.swap(0, Ordering::Relaxed);
     if pending != 0 {
@@ -230,6 +241,7 @@ pub(crate) fn recv() -> Event {
 }
 
 pub(crate) fn reply_recv(msg_info: MessageInfo) -> Event {
+    assert_regs_free();
     if PENDING.load(Ordering::Relaxed) != 0 {
         // Notifications are waiting: reply alone (Send on the MCS reply
         // object), then deliver them without blocking.
@@ -268,11 +280,11 @@ impl Drop for MrsBorrow {
 
 pub(crate) fn with_msg_regs<T>(f: impl FnOnce(&[u64]) -> T) -> T {
     let _b = MrsBorrow::take();
-    // SAFETY: the IPC buffer's message area is mapped for the PD's life, is
-    // only written by the kernel during our own system calls (none can run
-    // inside `f` while the borrow flag is held... a system call inside `f`
-    // would only rewrite words, which are plain integers), and the flag
-    // rules out a second, aliasing borrow.
+    // SAFETY: the IPC buffer's message area is mapped read-write for the
+    // PD's life and only this (single) thread touches it: the kernel writes
+    // it only during our own system calls, and each of those first checks
+    // the flag (`assert_regs_free`) and panics while it is held, so none runs
+    // inside `f`. The flag also rules out a second, aliasing borrow.
     f(unsafe { &*mrs_ptr() })
 }
 
