@@ -3,8 +3,8 @@
 #
 #   tools/vetted-image.sh image  [options]   PD ELFs + Microkit loader image
 #   tools/vetted-image.sh qemu   [options]   the image, then boot it in QEMU (Ctrl-a x quits)
-#   tools/vetted-image.sh sdcard [options]   Raspberry Pi 4 SD-card image (FAT boot partition:
-#                                            Pi firmware, U-Boot, config.txt, boot.scr, loader.img)
+#   tools/vetted-image.sh sdcard [options]   Raspberry Pi 4 SD-card image around the loader image
+#                                            (vetted-sdcard: Pi firmware, U-Boot, config.txt, boot.scr)
 #   tools/vetted-image.sh qemu-cmd [options] print the QEMU command line for the image
 #
 # options: --board B    Microkit board: qemu_virt_aarch64 (default), rpi4b_1gb|2gb|4gb|8gb
@@ -15,8 +15,8 @@
 #
 # Needs MICROKIT_SDK (the Microkit 2.3.0 SDK directory). The PDs themselves build without it
 # (cargo build --release --target aarch64-unknown-none); only the image needs the SDK's tool,
-# kernel, loader and monitor. sdcard also needs dosfstools, mtools, u-boot-tools and fetches
-# the Pi's boot files from Debian's arm64 packages (see boards/README.md).
+# kernel, loader and monitor. sdcard: see boards/rpi4b/SDCARD.md (dosfstools, mtools,
+# u-boot-tools; the Pi's boot files come from Debian's arm64 packages).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -114,77 +114,16 @@ qemu_cmd() {
     esac
 }
 
-# Pi 4 boot files from Debian bookworm's arm64 packages, fetched with a private apt
-# configuration (the system's apt state and architectures are untouched):
-#   u-boot-rpi (rpi_arm64/u-boot.bin), raspi-firmware (start4.elf, fixup4.dat),
-#   linux-image-arm64 (only for broadcom/bcm2711-rpi-4-b.dtb).
-PIDIR=$ROOT/target/sel4/pi-boot
-pi_files() {
-    if [ -f "$PIDIR/files/u-boot.bin" ] && [ -f "$PIDIR/files/start4.elf" ] &&
-        [ -f "$PIDIR/files/bcm2711-rpi-4-b.dtb" ]; then return; fi
-    command -v apt-get >/dev/null || die "apt-get is needed to fetch the Pi boot files"
-    mkdir -p "$PIDIR/apt/state/lists/partial" "$PIDIR/apt/cache/archives/partial" "$PIDIR/debs" "$PIDIR/files"
-    : >"$PIDIR/apt/status"
-    echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main non-free-firmware" >"$PIDIR/apt/sources.list"
-    cat >"$PIDIR/apt/apt.conf" <<CONF
-Dir::Etc::SourceList "$PIDIR/apt/sources.list";
-Dir::Etc::SourceParts "/nonexistent";
-Dir::State "$PIDIR/apt/state";
-Dir::State::status "$PIDIR/apt/status";
-Dir::Cache "$PIDIR/apt/cache";
-APT::Architecture "arm64";
-APT::Architectures "arm64";
-CONF
-    if [ -n "${VETTED_PI_DEBS:-}" ]; then
-        # already downloaded u-boot-rpi, raspi-firmware and linux-image-*-arm64 .debs
-        cp "$VETTED_PI_DEBS"/u-boot-rpi_*.deb "$VETTED_PI_DEBS"/raspi-firmware_*.deb \
-            "$VETTED_PI_DEBS"/linux-image-*-arm64_*.deb "$PIDIR/debs/"
-    else
-        export APT_CONFIG=$PIDIR/apt/apt.conf
-        apt-get update -qq
-        local kernel
-        kernel=$(apt-cache depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-        (cd "$PIDIR/debs" && apt-get download -qq u-boot-rpi raspi-firmware "$kernel")
-        unset APT_CONFIG
-    fi
-    rm -rf "$PIDIR/x"
-    for d in "$PIDIR"/debs/*.deb; do dpkg-deb -x "$d" "$PIDIR/x"; done
-    cp "$PIDIR/x/usr/lib/u-boot/rpi_arm64/u-boot.bin" "$PIDIR/files/"
-    cp "$PIDIR"/x/usr/lib/raspi-firmware/{start4.elf,fixup4.dat} "$PIDIR/files/"
-    cp "$(find "$PIDIR/x/usr/lib" -name bcm2711-rpi-4-b.dtb | head -1)" "$PIDIR/files/"
-    ls "$PIDIR"/debs >"$PIDIR/files/SOURCES"
-}
-
+# The SD card is made by vetted-sdcard (tools/sdcard, boards/rpi4b/SDCARD.md) around the
+# loader image: Debian's Pi firmware, DTB and U-Boot (fetched once into its cache), config.txt,
+# boot.scr. VETTED_SDCARD_ARGS passes more options (e.g. "--offline", "--cache DIR").
 sdcard() {
     case $BOARD in rpi4b_*) ;; *) die "sdcard is for rpi4b_* boards, not $BOARD" ;; esac
-    for t in mkfs.vfat mcopy mkimage; do
-        command -v $t >/dev/null || die "$t is missing (apt-get install dosfstools mtools u-boot-tools)"
-    done
     build_image
-    pi_files
-    local dir=$OUT/boot
-    rm -rf "$dir"; mkdir -p "$dir"
-    cp "$PIDIR"/files/{u-boot.bin,start4.elf,fixup4.dat,bcm2711-rpi-4-b.dtb} "$dir/"
-    cp "$ROOT/boards/rpi4b/boot/config.txt" "$dir/"
-    cp "$OUT/loader.img" "$dir/"
-    mkimage -A arm64 -O linux -T script -C none -n "vetted microkit boot" \
-        -d "$ROOT/boards/rpi4b/boot/boot.cmd" "$dir/boot.scr" >/dev/null
-    local img=$OUT/sdcard.img
-    # 64 MiB: an MBR with one FAT32 (LBA) partition from 1 MiB to the end.
-    rm -f "$img"
-    python3 - "$img" <<'PY'
-import struct, sys
-size = 64 << 20; start = 2048; count = size // 512 - start
-mbr = bytearray(512)
-mbr[440:444] = b"vtd1"
-mbr[446:462] = struct.pack("<B3sB3sII", 0x80, b"\xfe\xff\xff", 0x0c, b"\xfe\xff\xff", start, count)
-mbr[510:512] = b"\x55\xaa"
-with open(sys.argv[1], "wb") as f:
-    f.write(mbr); f.truncate(size)
-PY
-    mkfs.vfat -F 32 -n BOOT --offset 2048 "$img" $(((64 << 10) - 1024)) >/dev/null
-    mcopy -i "$img@@1M" "$dir"/* ::/
-    echo "SD-card image: $img (write it with: sudo dd if=$img of=/dev/sdX bs=4M conv=fsync)"
+    # shellcheck disable=SC2086
+    cargo run --locked --release -q -p vetted-sdcard -- --loader "$OUT/loader.img" \
+        --board "$BOARD" --out "$OUT/sdcard.img" ${VETTED_SDCARD_ARGS:-}
+    echo "SD-card image: $OUT/sdcard.img (writing it to a card: boards/rpi4b/SDCARD.md)"
 }
 
 case $cmd in
@@ -192,6 +131,5 @@ image) build_image ;;
 qemu-cmd) need_sdk; qemu_cmd ;;
 qemu) build_image; c=$(qemu_cmd); echo "$c"; exec $c ;;
 sdcard) sdcard ;;
-pi-files) pi_files; ls "$PIDIR/files" ;;
 *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
