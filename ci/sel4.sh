@@ -100,6 +100,8 @@ selftest() { # config
         --expect "irq: wait_notified woke on {7}" \
         --expect "irq: got 'a' via IRQ" --expect "irq: got 'c' via IRQ" \
         --expect "irq: 3 chars received via IRQ, acked" \
+        --expect "child: faulting on purpose" \
+        --expect "parent: fault from child 1 (seL4 fault label 3), leaving it stopped" \
         "${extra[@]}" \
         --fail "selftest: FAILED" --fail "irq: FAILED" \
         -- $(tools/vetted-image.sh qemu-cmd --config "$config" --system $sys)
@@ -146,6 +148,8 @@ test)
     selftest debug
     echo "== seL4 runtime self-test on QEMU virt, release config (no kernel console: PDs print via the PL011)"
     selftest release
+    echo "== seL4 runtime self-test on QEMU virt, benchmark config"
+    selftest benchmark
     echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"
     boot_example rpi4b_2gb
     echo "== Raspberry Pi 4 SD card of the example (vetted-sdcard), booted from U-Boot on in QEMU raspi4b"

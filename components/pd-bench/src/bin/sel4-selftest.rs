@@ -6,7 +6,8 @@
 //! must report the fault). The `overflow` PD recurses until it hits the
 //! stack guard page. The `irq` PD takes the PL011's receive interrupts
 //! (characters typed by the test in two batches: the second batch arrives
-//! only if the first interrupt was acknowledged). Each check prints
+//! only if the first interrupt was acknowledged). The `child` PD faults and
+//! its parent's `fault()` gets it. Each check prints
 //! `selftest: ok <what>` or panics.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -17,8 +18,8 @@ mod sel4 {
     extern crate alloc;
     use alloc::{boxed::Box, vec, vec::Vec};
     use microkit::{
-        debug_println, fdt, AccessError, Channel, ChannelSet, Handler, Infallible, MemoryRegion,
-        MemoryRegionError,
+        debug_println, fdt, AccessError, Channel, ChannelSet, Child, Handler, Infallible,
+        MemoryRegion, MemoryRegionError, MessageInfo,
     };
 
     microkit::memory_region_symbol!(dtb, size = 0x10_0000, perms = r);
@@ -73,13 +74,32 @@ mod sel4 {
     /// `irq` serves PL011 receive interrupts.
     pub enum Pd {
         Irq { uart: MemoryRegion, received: usize },
+        Parent,
     }
 
     impl Handler for Pd {
         type Error = Infallible;
 
+        fn fault(
+            &mut self,
+            child: Child,
+            msg: MessageInfo,
+        ) -> Result<Option<MessageInfo>, Infallible> {
+            // seL4 fault label 3 = UserException (the child's `udf`). Not
+            // answering leaves the child blocked; the kernel's debug build
+            // notes the unused reply when the parent receives again.
+            say!(
+                "parent: fault from child {} (seL4 fault label {}), leaving it stopped",
+                child.index(),
+                msg.label()
+            );
+            Ok(None)
+        }
+
         fn notified(&mut self, channels: ChannelSet) -> Result<(), Infallible> {
-            let Pd::Irq { uart, received } = self;
+            let Pd::Irq { uart, received } = self else {
+                panic!("unexpected notification {}", channels.display());
+            };
             if !channels.contains(UART_IRQ) {
                 panic!("irq: unexpected notification {}", channels.display());
             }
@@ -135,6 +155,14 @@ mod sel4 {
             let mut pd = Pd::Irq { uart, received: 0 };
             let _ = pd.notified(woke);
             return pd;
+        }
+        if microkit::pd_name() == "parent" {
+            say!("parent: up, child starts");
+            return Pd::Parent;
+        }
+        if microkit::pd_name() == "child" {
+            say!("child: faulting on purpose");
+            panic!("child: deliberate fault");
         }
         if microkit::pd_name() == "overflow" {
             say!("overflow: recursing into the stack guard page");
