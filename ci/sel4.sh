@@ -96,10 +96,12 @@ selftest() { # config
         --expect "selftest: ok random source after seeding" \
         --expect "selftest: all checks passed" \
         --expect "overflow: recursing into the stack guard page" \
-        --send-after "irq: ready" "ab" --send-after "irq: got 'b' via IRQ" "c" \
+        --send-after "irq: ready" "ab" \
+        --send-after "irq: 2 chars received via IRQ, acked" "c" \
+        --send-after "irq: 3 chars received via IRQ, acked" "d" \
         --expect "irq: wait_notified woke on {7}" \
         --expect "irq: got 'a' via IRQ" --expect "irq: got 'c' via IRQ" \
-        --expect "irq: 3 chars received via IRQ, acked" \
+        --expect "irq: got 'd' via IRQ" --expect "irq: 4 chars received via IRQ, acked" \
         --expect "child: faulting on purpose" \
         --expect "parent: fault from child 1 (seL4 fault label 3), leaving it stopped" \
         "${extra[@]}" \

@@ -66,18 +66,17 @@ pub trait Handler {
     fn run(&mut self) -> Result<Infallible, Self::Error> {
         let mut reply: Option<MessageInfo> = None;
         loop {
-            if let Some(action) = self.take_deferred_action() {
-                // As in sel4-microkit, a failed IRQ ack here is fatal.
-                if let Err(e) = action.execute_now() {
-                    panic!(
-                        "deferred action on channel {}: {e}",
-                        action.channel().index()
-                    );
-                }
-            }
+            let deferred = self.take_deferred_action();
             let event = match reply.take() {
-                Some(msg_info) => backend::reply_recv(msg_info),
-                None => backend::recv(),
+                Some(msg_info) => {
+                    if let Some(action) = deferred {
+                        execute_deferred(action);
+                    }
+                    backend::reply_recv(msg_info)
+                }
+                // seL4: the action is fused with the receive (NBSendRecv);
+                // host: done, then receive.
+                None => backend::recv_deferred(deferred),
             };
             match event {
                 Event::Notified(channels) => self.notified(channels)?,
@@ -87,6 +86,17 @@ pub trait Handler {
                 Event::Fault(child, msg_info) => reply = self.fault(child, msg_info)?,
             }
         }
+    }
+}
+
+/// Performs a deferred action now; as in sel4-microkit, a failed IRQ ack is
+/// fatal.
+pub(crate) fn execute_deferred(action: DeferredAction) {
+    if let Err(e) = action.execute_now() {
+        panic!(
+            "deferred action on channel {}: {e}",
+            action.channel().index()
+        );
     }
 }
 

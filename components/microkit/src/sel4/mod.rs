@@ -240,6 +240,45 @@ pub(crate) fn recv() -> Event {
     }
 }
 
+/// The receive with a deferred notify or IRQ ack fused into it
+/// (NBSendRecv, as libmicrokit does): one system call instead of two. A
+/// fused IRQ ack cannot report an error (the send part is non-blocking and
+/// gets no reply), as in sel4-microkit.
+pub(crate) fn recv_deferred(action: Option<crate::DeferredAction>) -> Event {
+    let Some(action) = action else {
+        return recv();
+    };
+    // Pending notifications or the passive hand-over go first, unfused.
+    if PENDING.load(Ordering::Relaxed) != 0
+        || (start::patched().passive && !PASSIVE_SIGNALLED.load(Ordering::Relaxed))
+    {
+        crate::handler::execute_deferred(action);
+        return recv();
+    }
+    assert_regs_free();
+    let ch = action.channel().index();
+    let (dest, info) = match action.interface() {
+        crate::DeferredActionInterface::Notify => {
+            must_have(start::patched().notifications, ch, "notify");
+            (BASE_OUTPUT_NOTIFICATION_CAP + ch as u64, 0)
+        }
+        crate::DeferredActionInterface::IrqAck => {
+            must_have(start::patched().irqs, ch, "irq_ack");
+            (BASE_IRQ_CAP + ch as u64, facts::IRQ_ACK_LABEL << 12)
+        }
+    };
+    SERVING.store(false, Ordering::Relaxed);
+    let (badge, info, regs) = sys::nb_send_recv(dest, info, [0; 4], INPUT_CAP, REPLY_CAP);
+    match event(badge, info, regs) {
+        Some(e) => {
+            SERVING.store(!matches!(e, Event::Notified(_)), Ordering::Relaxed);
+            e
+        }
+        // An empty badge: receive again, without sending twice.
+        None => recv(),
+    }
+}
+
 pub(crate) fn reply_recv(msg_info: MessageInfo) -> Event {
     assert_regs_free();
     if PENDING.load(Ordering::Relaxed) != 0 {

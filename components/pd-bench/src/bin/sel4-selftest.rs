@@ -6,7 +6,8 @@
 //! must report the fault). The `overflow` PD recurses until it hits the
 //! stack guard page. The `irq` PD takes the PL011's receive interrupts
 //! (characters typed by the test in two batches: the second batch arrives
-//! only if the first interrupt was acknowledged). The `child` PD faults and
+//! only if the first interrupt was acknowledged; a third batch only if the
+//! second's deferred ack, fused with the receive, worked). The `child` PD faults and
 //! its parent's `fault()` gets it. Each check prints
 //! `selftest: ok <what>` or panics.
 #![cfg_attr(target_os = "none", no_std)]
@@ -18,8 +19,8 @@ mod sel4 {
     extern crate alloc;
     use alloc::{boxed::Box, vec, vec::Vec};
     use microkit::{
-        debug_println, fdt, AccessError, Channel, ChannelSet, Child, Handler, Infallible,
-        MemoryRegion, MemoryRegionError, MessageInfo,
+        debug_println, fdt, AccessError, Channel, ChannelSet, Child, DeferredAction,
+        DeferredActionSlot, Handler, Infallible, MemoryRegion, MemoryRegionError, MessageInfo,
     };
 
     microkit::memory_region_symbol!(dtb, size = 0x10_0000, perms = r);
@@ -73,7 +74,13 @@ mod sel4 {
     /// The PD roles: `selftest` and `overflow` end in init (panic, fault);
     /// `irq` serves PL011 receive interrupts.
     pub enum Pd {
-        Irq { uart: MemoryRegion, received: usize },
+        Irq {
+            uart: MemoryRegion,
+            received: usize,
+            /// Acks after the first are deferred (seL4: fused with the next
+            /// receive, NBSendRecv).
+            deferred: DeferredActionSlot,
+        },
         Parent,
     }
 
@@ -97,7 +104,12 @@ mod sel4 {
         }
 
         fn notified(&mut self, channels: ChannelSet) -> Result<(), Infallible> {
-            let Pd::Irq { uart, received } = self else {
+            let Pd::Irq {
+                uart,
+                received,
+                deferred,
+            } = self
+            else {
                 panic!("unexpected notification {}", channels.display());
             };
             if !channels.contains(UART_IRQ) {
@@ -115,13 +127,26 @@ mod sel4 {
                 *received += 1;
                 say!("irq: got {:?} via IRQ", c as char);
             }
-            if let Err(e) = UART_IRQ.irq_ack() {
-                say!("irq: FAILED ack: {e}");
+            if *received <= 2 {
+                // the first batch: acknowledged at once
+                if let Err(e) = UART_IRQ.irq_ack() {
+                    say!("irq: FAILED ack: {e}");
+                }
+            } else {
+                // later ones: deferred, i.e. fused with the next receive
+                if let Err(e) = deferred.defer_irq_ack(UART_IRQ) {
+                    say!("irq: FAILED ack: {e}");
+                }
             }
-            if *received >= 3 {
-                say!("irq: {} chars received via IRQ, acked", received);
-            }
+            say!("irq: {} chars received via IRQ, acked", received);
             Ok(())
+        }
+
+        fn take_deferred_action(&mut self) -> Option<DeferredAction> {
+            match self {
+                Pd::Irq { deferred, .. } => deferred.take(),
+                Pd::Parent => None,
+            }
         }
     }
 
@@ -152,7 +177,11 @@ mod sel4 {
             // receive outside the event loop), the rest by notified().
             let woke = microkit::wait_notified(ChannelSet::from_bits(1 << UART_IRQ.index()));
             say!("irq: wait_notified woke on {}", woke.display());
-            let mut pd = Pd::Irq { uart, received: 0 };
+            let mut pd = Pd::Irq {
+                uart,
+                received: 0,
+                deferred: DeferredActionSlot::new(),
+            };
             let _ = pd.notified(woke);
             return pd;
         }
