@@ -186,6 +186,7 @@ impl Transform {
         self.algorithm
     }
 
+    #[inline]
     fn nonce(&self, iv: &[u8; IV_LEN]) -> Nonce {
         let mut n = [0u8; aead::NONCE_LEN];
         n[..SALT_LEN].copy_from_slice(&self.salt);
@@ -195,6 +196,7 @@ impl Transform {
 
     /// Raw AEAD seal with the RFC 4106/7634 nonce (`salt || iv`) and a caller
     /// chosen AAD: the building block, exposed for test vectors.
+    #[inline]
     pub fn seal_detached(
         &self,
         iv: &[u8; IV_LEN],
@@ -210,6 +212,7 @@ impl Transform {
     /// Raw AEAD open, the inverse of [`Transform::seal_detached`]; `data_and_tag`
     /// is ciphertext followed by the 16-byte tag; on success the plaintext
     /// replaces the ciphertext.
+    #[inline]
     pub fn open_detached(
         &self,
         iv: &[u8; IV_LEN],
@@ -230,6 +233,7 @@ impl Transform {
     /// bytes for the ICV. With ESN, `seq_hi` is the high half of the sequence
     /// number (authenticated, not sent). For GMAC with ESN, `esp` must be at
     /// least 4 (the 4 bytes before the ESP header are borrowed and restored).
+    #[inline]
     pub fn seal_esp(
         &self,
         buf: &mut [u8],
@@ -241,13 +245,26 @@ impl Transform {
             return Err(CryptoError::Truncated);
         }
         let end = buf.len();
+        if self.algorithm.confidential() {
+            // Hot path: one split gives header + IV and the rest, with
+            // fixed offsets from there on.
+            let (head, rest) = buf[esp..]
+                .split_first_chunk_mut::<{ HEADER_LEN + IV_LEN }>()
+                .ok_or(CryptoError::Truncated)?;
+            let (aad, n) = esp_aad(&head[..HEADER_LEN], seq_hi);
+            let (data, icv) = rest
+                .split_last_chunk_mut::<ICV_LEN>()
+                .ok_or(CryptoError::Truncated)?;
+            let tag = self
+                .key
+                .seal_in_place_separate_tag(self.nonce(&iv_of(head)), Aad::from(&aad[..n]), data)
+                .map_err(|_| CryptoError::SealFailed)?;
+            icv.copy_from_slice(tag.as_ref());
+            return Ok(());
+        }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&buf[esp + HEADER_LEN..esp + HEADER_LEN + IV_LEN]);
-        let tag = if self.algorithm.confidential() {
-            let (aad, n) = esp_aad(&buf[esp..esp + HEADER_LEN], seq_hi);
-            let data = &mut buf[esp + HEADER_LEN + IV_LEN..end - ICV_LEN];
-            self.seal_detached(&iv, &aad[..n], data)?
-        } else {
+        let tag = {
             // RFC 4543: the AAD is SPI, (ESN high,) sequence number, IV and
             // the whole payload and trailer; nothing is encrypted.
             self.with_gmac_aad(buf, esp, seq_hi, |t, aad| {
@@ -262,6 +279,7 @@ impl Transform {
     /// ESP packet); on success the clear payload and trailer replace the
     /// protected data. Fails with [`CryptoError::IntegrityCheckFailed`] on any
     /// forgery, leaving no plaintext behind.
+    #[inline]
     pub fn open_esp(
         &self,
         buf: &mut [u8],
@@ -273,13 +291,16 @@ impl Transform {
             return Err(CryptoError::Truncated);
         }
         let end = buf.len();
+        if self.algorithm.confidential() {
+            let (head, data) = buf[esp..]
+                .split_first_chunk_mut::<{ HEADER_LEN + IV_LEN }>()
+                .ok_or(CryptoError::Truncated)?;
+            let (aad, n) = esp_aad(&head[..HEADER_LEN], seq_hi);
+            return self.open_detached(&iv_of(head), &aad[..n], data);
+        }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&buf[esp + HEADER_LEN..esp + HEADER_LEN + IV_LEN]);
-        if self.algorithm.confidential() {
-            let (aad, n) = esp_aad(&buf[esp..esp + HEADER_LEN], seq_hi);
-            let data = &mut buf[esp + HEADER_LEN + IV_LEN..end];
-            self.open_detached(&iv, &aad[..n], data)
-        } else {
+        {
             let mut icv = [0u8; ICV_LEN];
             icv.copy_from_slice(&buf[end - ICV_LEN..]);
             self.with_gmac_aad(buf, esp, seq_hi, |t, aad| {
@@ -325,6 +346,7 @@ impl Transform {
 
 /// The ESP AAD of AEAD transforms: SPI || seq (8 bytes) or, with ESN,
 /// SPI || seq_hi || seq (12 bytes), RFC 4106 section 5 / RFC 7634 section 2.1.
+#[inline(always)]
 fn esp_aad(header: &[u8], seq_hi: Option<u32>) -> ([u8; 12], usize) {
     let mut aad = [0u8; 12];
     match seq_hi {
@@ -339,6 +361,14 @@ fn esp_aad(header: &[u8], seq_hi: Option<u32>) -> ([u8; 12], usize) {
             (aad, 12)
         }
     }
+}
+
+/// The explicit IV of an ESP packet from its first 16 bytes (header, IV).
+#[inline(always)]
+fn iv_of(head: &[u8; HEADER_LEN + IV_LEN]) -> [u8; IV_LEN] {
+    let mut iv = [0u8; IV_LEN];
+    iv.copy_from_slice(&head[HEADER_LEN..]);
+    iv
 }
 
 fn tag_bytes(tag: Tag) -> [u8; ICV_LEN] {

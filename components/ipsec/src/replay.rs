@@ -25,19 +25,25 @@ pub struct ReplayWindow {
     esn: bool,
     /// Highest authenticated sequence number (0: none yet).
     top: u64,
-    /// Ring bitmap: bit `s % bits` tells whether `s` was seen.
+    /// Ring bitmap: bit `s & mask` tells whether `s` was seen. Its length
+    /// is a power of two of at least `size` bits, so that finding a bit is a
+    /// mask, not a division.
     bits: Vec<u64>,
+    /// Number of bits in `bits` minus one.
+    mask: u64,
 }
 
 impl ReplayWindow {
     /// A window of `size` packets (clamped to 32..=4096), with or without ESN.
     pub fn new(size: u32, esn: bool) -> ReplayWindow {
         let size = size.clamp(MIN_WINDOW, MAX_WINDOW);
+        let words = size.div_ceil(64).next_power_of_two() as usize;
         ReplayWindow {
             size,
             esn,
             top: 0,
-            bits: vec![0; size.div_ceil(64) as usize],
+            bits: vec![0; words],
+            mask: words as u64 * 64 - 1,
         }
     }
 
@@ -51,13 +57,22 @@ impl ReplayWindow {
         self.top
     }
 
+    #[inline]
     fn nbits(&self) -> u64 {
-        self.bits.len() as u64 * 64
+        self.mask + 1
+    }
+
+    /// Word index and bit mask of sequence number `seq` in the ring bitmap.
+    #[inline]
+    fn slot(&self, seq: u64) -> (usize, u64) {
+        let bit = seq & self.mask;
+        ((bit / 64) as usize, 1 << (bit % 64))
     }
 
     /// The full 64-bit sequence number of a packet carrying `seq_lo`
     /// (RFC 4303 Appendix A2.2); without ESN the high half is 0.
     /// `None` when the inferred number would lie before 0 (too old).
+    #[inline]
     pub fn infer(&self, seq_lo: u32) -> Option<u64> {
         if !self.esn {
             return Some(u64::from(seq_lo));
@@ -84,6 +99,7 @@ impl ReplayWindow {
     }
 
     /// Check a (full) sequence number before the ICV is verified.
+    #[inline]
     pub fn check(&self, seq: u64) -> Result<(), ReplayError> {
         if seq == 0 {
             return Err(ReplayError::TooOld);
@@ -94,8 +110,8 @@ impl ReplayWindow {
         if self.top - seq >= u64::from(self.size) {
             return Err(ReplayError::TooOld);
         }
-        let bit = seq % self.nbits();
-        if self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0 {
+        let (word, bit) = self.slot(seq);
+        if self.bits.get(word).is_some_and(|w| w & bit != 0) {
             Err(ReplayError::Duplicate)
         } else {
             Ok(())
@@ -103,6 +119,7 @@ impl ReplayWindow {
     }
 
     /// Record an authenticated sequence number (after the ICV verified).
+    #[inline(always)]
     pub fn update(&mut self, seq: u64) -> Result<(), ReplayError> {
         self.check(seq)?;
         let nbits = self.nbits();
@@ -112,14 +129,18 @@ impl ReplayWindow {
                 self.bits.iter_mut().for_each(|w| *w = 0);
             } else {
                 for s in self.top + 1..seq {
-                    let bit = s % nbits;
-                    self.bits[(bit / 64) as usize] &= !(1 << (bit % 64));
+                    let (word, bit) = self.slot(s);
+                    if let Some(w) = self.bits.get_mut(word) {
+                        *w &= !bit;
+                    }
                 }
             }
             self.top = seq;
         }
-        let bit = seq % nbits;
-        self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        let (word, bit) = self.slot(seq);
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= bit;
+        }
         Ok(())
     }
 }
@@ -158,6 +179,33 @@ mod test {
             // positions reused by the ring are not mistaken for duplicates.
             w.update(10_000 + u64::from(size) - 1).unwrap();
             assert_eq!(w.check(10_000 + u64::from(size) - 2), Ok(()));
+        }
+    }
+
+    #[test]
+    fn jumps_between_size_and_bitmap_length() {
+        // Sizes that are not powers of two get a larger bitmap: a jump longer
+        // than the window but shorter than the bitmap must still leave every
+        // number inside the new window new (only the top seen).
+        for size in [33u32, 100, 200, 1000, 4095] {
+            for jump in [
+                u64::from(size),
+                u64::from(size) + 1,
+                u64::from(size) * 2 - 1,
+            ] {
+                let mut w = ReplayWindow::new(size, false);
+                for s in 1..=u64::from(size) {
+                    w.update(s).unwrap();
+                }
+                let top = u64::from(size) + jump;
+                w.update(top).unwrap();
+                let lo = top - u64::from(size) + 1;
+                for s in lo..top {
+                    assert_eq!(w.check(s), Ok(()), "size {size} jump {jump} seq {s}");
+                }
+                assert_eq!(w.check(top), Err(ReplayError::Duplicate));
+                assert_eq!(w.check(lo - 1), Err(ReplayError::TooOld));
+            }
         }
     }
 

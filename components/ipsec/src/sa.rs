@@ -236,6 +236,10 @@ pub struct Sa {
     pub(crate) counters: SaCounters,
     pub(crate) state: SaState,
     added: Instant,
+    /// Whether `config` sets any lifetime limit (fixed at creation: the
+    /// configuration never changes), so that SAs without limits skip the
+    /// per-packet check cheaply.
+    limited: bool,
 }
 
 impl Sa {
@@ -293,12 +297,13 @@ impl Sa {
         }
     }
 
-    /// Lifetime check after traffic or time passed: returns the transitions.
     /// Whether any lifetime limit is set.
+    #[inline]
     pub(crate) fn has_lifetimes(&self) -> bool {
-        self.config.soft != Lifetime::default() || self.config.hard != Lifetime::default()
+        self.limited
     }
 
+    /// Lifetime check after traffic or time passed: returns the transitions.
     pub(crate) fn check_lifetimes(&mut self, now: Instant) -> Option<(SaState, LifetimeKind)> {
         if !self.has_lifetimes() {
             return None;
@@ -373,6 +378,7 @@ impl Sad {
             self.inbound.insert(config.spi, id);
         }
         let replay = ReplayWindow::new(config.replay_window, config.esn);
+        let limited = config.soft != Lifetime::default() || config.hard != Lifetime::default();
         self.sas.push(Some(Box::new(Sa {
             config,
             transform,
@@ -381,6 +387,7 @@ impl Sad {
             counters: SaCounters::default(),
             state: SaState::Mature,
             added: now,
+            limited,
         })));
         self.count += 1;
         Ok(id)

@@ -230,9 +230,14 @@ type Order = (u32, u64);
 /// A few recent lookups: packets of one flow come in trains.
 #[derive(Debug, Clone, Default)]
 struct Cache {
-    slots: [Option<(FlowKey, Option<Order>)>; 4],
+    slots: [Option<(FlowKey, Option<Order>)>; CACHE_SLOTS],
+    /// The slot to fill next.
     next: usize,
+    /// The slot of the last hit or fill, tried first.
+    last: usize,
 }
+
+const CACHE_SLOTS: usize = 4;
 
 /// A flow as plain integers: cheap to build and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,27 +433,35 @@ impl Spd {
 
     /// Like [`Spd::lookup`], through a small cache of recent flows, and
     /// returning the entry itself (for the engine's hot path).
-    #[inline]
-    pub(crate) fn lookup_entry(&mut self, key: FlowKey) -> Option<(PolicyHandle, &mut Entry)> {
-        let cached = self
-            .cache
-            .slots
-            .iter()
-            .flatten()
-            .find(|(k, _)| *k == key)
-            .map(|(_, o)| *o);
-        let order = match cached {
-            Some(o) => o,
-            None => {
-                let o = self.find(&key.to_flow());
-                let i = self.cache.next;
-                self.cache.slots[i] = Some((key, o));
-                self.cache.next = (i + 1) % self.cache.slots.len();
-                o
-            }
+    #[inline(always)]
+    pub(crate) fn lookup_entry(&mut self, key: &FlowKey) -> Option<(PolicyHandle, &mut Entry)> {
+        // Fast path: the flow of the previous packet.
+        let order = match &self.cache.slots[self.cache.last % CACHE_SLOTS] {
+            Some((k, o)) if k == key => *o,
+            _ => self.lookup_uncached(key),
         }?;
         let entry = self.slot_mut(order.1)?;
         Some((PolicyHandle(order.1), entry))
+    }
+
+    /// The other cache slots, then the index.
+    #[inline(never)]
+    fn lookup_uncached(&mut self, key: &FlowKey) -> Option<Order> {
+        if let Some(i) = self
+            .cache
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|(k, _)| k == key))
+        {
+            self.cache.last = i;
+            return self.cache.slots[i].and_then(|(_, o)| o);
+        }
+        let o = self.find(&key.to_flow());
+        let i = self.cache.next % CACHE_SLOTS;
+        self.cache.slots[i] = Some((*key, o));
+        self.cache.last = i;
+        self.cache.next = (i + 1) % CACHE_SLOTS;
+        o
     }
 
     fn find(&self, flow: &Flow) -> Option<Order> {

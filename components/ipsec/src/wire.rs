@@ -148,6 +148,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[field::IV].copy_from_slice(iv);
     }
 
+    /// Set SPI, sequence number and IV at once (one bounds check: the
+    /// per-packet path).
+    #[inline(always)]
+    pub fn set_header(&mut self, spi: u32, sequence_number: u32, iv: &[u8; IV_LEN]) {
+        let h = &mut self.buffer.as_mut()[..field::PAYLOAD_START];
+        h[field::SPI].copy_from_slice(&spi.to_be_bytes());
+        h[field::SEQUENCE_NUMBER].copy_from_slice(&sequence_number.to_be_bytes());
+        h[field::IV].copy_from_slice(iv);
+    }
+
     /// The protected data, mutable.
     pub fn protected_mut(&mut self) -> &mut [u8] {
         let data = self.buffer.as_mut();
@@ -222,6 +232,7 @@ pub struct Trailer {
 impl Trailer {
     /// Parse the end of decrypted data, checking the RFC 4303 default padding
     /// (bytes 1, 2, 3, ... up to the pad length).
+    #[inline(always)]
     pub fn parse(plain: &[u8]) -> Result<Trailer> {
         if plain.len() < TRAILER_LEN {
             return Err(Error::Truncated);
@@ -266,6 +277,7 @@ impl Trailer {
 
     /// Write padding, pad length and next header after the payload; `plain`
     /// is [`Trailer::buffer_len`] bytes whose first `payload_len` are the payload.
+    #[inline(always)]
     pub fn emit(&self, plain: &mut [u8]) {
         let pad = usize::from(self.pad_len);
         let tail = &mut plain[self.payload_len..self.payload_len + pad + TRAILER_LEN];
@@ -325,6 +337,18 @@ mod test {
         packet.set_spi(0x0102);
         packet.set_sequence_number(5);
         packet.set_iv(&[0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11]);
+        packet
+            .protected_mut()
+            .copy_from_slice(&[0xaa, 0xbb, 0x02, 0x11]);
+        packet.icv_mut().copy_from_slice(&PACKET_BYTES[20..36]);
+        assert_eq!(&buf[..], bytes());
+    }
+
+    #[test]
+    fn test_construct_set_header() {
+        let mut buf = [0u8; 36];
+        let mut packet = Packet::new_unchecked(&mut buf[..]);
+        packet.set_header(0x0102, 5, &[0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11]);
         packet
             .protected_mut()
             .copy_from_slice(&[0xaa, 0xbb, 0x02, 0x11]);

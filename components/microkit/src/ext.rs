@@ -33,7 +33,9 @@ impl Channel {
     /// to call a PD whose death or hang must not hang the caller (fail
     /// closed). After a timeout, calls on the channel fail with
     /// [`CallError::Unresponsive`] until the abandoned call's reply arrives.
-    /// Panics if this end may not make protected calls.
+    /// Use only this call on such a channel: a plain `pp_call` after an
+    /// abandoned call could take the late reply for its own. Panics if this
+    /// end may not make protected calls.
     pub fn pp_call_timeout(
         &self,
         msg_info: MessageInfo,

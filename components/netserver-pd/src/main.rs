@@ -171,13 +171,30 @@ fn init() -> Pd {
             return pd;
         }
     };
-    let apps = match repo.call::<_, Answer>(&R::GetApps) {
+    let mut apps = match repo.call::<_, Answer>(&R::GetApps) {
         Ok(Ok(P::Apps(a))) => a,
         other => {
             debug_println!("netserver: no application profiles ({other:?}): serving nothing");
             return pd;
         }
     };
+    // Only applications whose channel is wired to this PD (its buffer is
+    // mapped) are served; a profile naming another channel is ignored, so
+    // a bundle/system mismatch can never make the netserver notify a
+    // channel it does not have.
+    apps.retain(|a| {
+        let wired = usize::from(a.channel) >= FIRST_APP
+            && usize::from(a.channel) <= 61
+            && region(&format!("buf_{}", a.channel)).is_some();
+        if !wired {
+            debug_println!(
+                "netserver: application {} names channel {} which is not wired here: ignored",
+                a.pd,
+                a.channel
+            );
+        }
+        wired
+    });
     let sas = match repo.call::<_, Answer>(&R::GetSas) {
         Ok(Ok(P::Sas(s))) => s,
         other => {
@@ -203,7 +220,8 @@ fn init() -> Pd {
     if let Err(e) = microkit::host::irq_every(TIMER, TICK) {
         debug_println!("netserver: timer: {e}");
     }
-    let node = std::env::var("VETTED_NODE").unwrap_or_else(|_| microkit::pd_name().into());
+    // The node's name (the `node` action attribute) comes from the bundle.
+    let node = network.node.clone();
     let n_apps = apps.len();
     let n_sas = sas.len();
     pd.remote.apps = apps.clone();

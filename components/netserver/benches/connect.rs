@@ -166,12 +166,13 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     (med, mean)
 }
 
+/// One request to node A's netserver.
+type Call = dyn FnMut(&mut Testbed, Request) -> Result<Response, netserver_api::Error>;
+
 fn sec_connects(n: usize, auth: Option<KeyNote>) -> Vec<Duration> {
     let mut t = Testbed::new();
     let l = listen(&mut t, APP, 7);
-    let mut auth_a: Box<
-        dyn FnMut(&mut Testbed, Request) -> Result<Response, netserver_api::Error>,
-    > = match auth {
+    let mut auth_a: Box<Call> = match auth {
         None => Box::new(|t: &mut Testbed, r| {
             let now = t.now;
             t.a.handle(&mut t.auth_a, APP, r, now)

@@ -2,10 +2,11 @@
 //! a [`pipe`](crate::pipe), with hand-keyed SAs as a node's policy bundle
 //! would give them, and an [`Authority`] answering from fixed profiles.
 //!
-//! Node A is 192.0.2.1 (app `client` on channel 10, `other` on 11, `plain`
-//! on 12), node B 192.0.2.2 (app `echo` on channel 10 with port 7 reserved,
-//! `plain` on 12). Their SAs: AES-GCM-128 (SPIs 0x1001 A→B, 0x2001 B→A)
-//! and ChaCha20-Poly1305 (0x1002, 0x2002).
+//! Node A is 192.0.2.1 and 2001:db8::1 (app `client` on channel 10,
+//! `other` on 11, `plain` on 12), node B 192.0.2.2 and 2001:db8::2 (app
+//! `echo` on channel 10 with port 7 reserved, `plain` on 12). Their SAs:
+//! AES-GCM-128 (SPIs 0x1001 A→B, 0x2001 B→A) and ChaCha20-Poly1305 (0x1002,
+//! 0x2002) over IPv4, AES-GCM-128 over IPv6 (0x1003, 0x2003).
 
 use crate::pipe::{pipe, PipeEnd};
 use crate::stack::{NetConfig, NetServer, Now};
@@ -24,6 +25,10 @@ use trust_api::{Action, Decision};
 pub const A: IpAddr = IpAddr::V4([192, 0, 2, 1]);
 /// Node B's address.
 pub const B: IpAddr = IpAddr::V4([192, 0, 2, 2]);
+/// Node A's IPv6 address (2001:db8::1).
+pub const A6: IpAddr = IpAddr::V6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// Node B's IPv6 address (2001:db8::2).
+pub const B6: IpAddr = IpAddr::V6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 /// The channel of node A's `client` and node B's `echo`.
 pub const APP: u32 = 10;
 /// The channel of node A's `other` application.
@@ -108,7 +113,7 @@ fn key(alg: Algorithm, seed: u8) -> Vec<u8> {
 }
 
 fn sa(spi: u32, dir: SaDirection, alg: Algorithm, local: IpAddr, remote: IpAddr) -> ManualSa {
-    let (peer_key, cred) = if remote == B {
+    let (peer_key, cred) = if remote == B || remote == B6 {
         (KEY_B, "node-b credential")
     } else {
         (KEY_A, "node-a credential")
@@ -126,17 +131,20 @@ fn sa(spi: u32, dir: SaDirection, alg: Algorithm, local: IpAddr, remote: IpAddr)
     }
 }
 
-/// The hand-keyed SAs of the node at `local` (the other node is `remote`).
+/// The hand-keyed SAs of the node at `local` (the other node is `remote`),
+/// plus an AES-GCM-128 pair between their IPv6 addresses (0x1003, 0x2003).
 pub fn sas(local: IpAddr, remote: IpAddr) -> Vec<ManualSa> {
     use SaDirection::{Inbound, Outbound};
+    let (l6, r6) = if local == A { (A6, B6) } else { (B6, A6) };
     let pairs = [
-        (0x1001, Algorithm::AesGcm128),
-        (0x1002, Algorithm::ChaCha20Poly1305),
+        (0x1001, Algorithm::AesGcm128, local, remote),
+        (0x1002, Algorithm::ChaCha20Poly1305, local, remote),
+        (0x1003, Algorithm::AesGcm128, l6, r6),
     ];
     let mut v = Vec::new();
-    for (spi_ab, alg) in pairs {
+    for (spi_ab, alg, local, remote) in pairs {
         let spi_ba = spi_ab + 0x1000;
-        if local == A {
+        if local == A || local == A6 {
             v.push(sa(spi_ab, Outbound, alg, local, remote));
             v.push(sa(spi_ba, Inbound, alg, local, remote));
         } else {
@@ -196,23 +204,23 @@ pub fn apps_b() -> Vec<AppProfile> {
     ]
 }
 
-fn config(
-    node: &str,
-    mac: u8,
-    addr: IpAddr,
-    apps: Vec<AppProfile>,
-    sas: Vec<ManualSa>,
-) -> NetConfig {
-    NetConfig::new(
-        node,
-        NetworkConfig {
-            mac: [2, 0, 0, 0, 0, mac],
-            addresses: vec![(addr, 24)],
-            gateway: None,
+/// The network configuration of node A (`a`) or B: its MAC, IPv4/24 and
+/// IPv6/64 addresses.
+pub fn network(a: bool) -> NetworkConfig {
+    NetworkConfig {
+        node: if a { "node-a" } else { "node-b" }.into(),
+        mac: [2, 0, 0, 0, 0, if a { 1 } else { 2 }],
+        addresses: if a {
+            vec![(A, 24), (A6, 64)]
+        } else {
+            vec![(B, 24), (B6, 64)]
         },
-        apps,
-        sas,
-    )
+        gateway: None,
+    }
+}
+
+fn config(node: &str, a: bool, apps: Vec<AppProfile>, sas: Vec<ManualSa>) -> NetConfig {
+    NetConfig::new(node, network(a), apps, sas)
 }
 
 /// Two nodes on one link, their authorities and a clock.
@@ -240,8 +248,8 @@ impl Testbed {
     pub fn with_sas(sas_a: Vec<ManualSa>, sas_b: Vec<ManualSa>) -> Self {
         let (ea, eb) = pipe(1500);
         let t0 = Instant::from_millis(1);
-        let a = NetServer::new(ea, config("node-a", 1, A, apps_a(), sas_a), t0);
-        let b = NetServer::new(eb, config("node-b", 2, B, apps_b(), sas_b), t0);
+        let a = NetServer::new(ea, config("node-a", true, apps_a(), sas_a), t0);
+        let b = NetServer::new(eb, config("node-b", false, apps_b(), sas_b), t0);
         let (Ok(a), Ok(b)) = (a, b) else {
             panic!("testbed configuration refused");
         };

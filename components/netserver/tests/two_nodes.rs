@@ -284,11 +284,12 @@ fn algorithm_follows_the_request_and_the_rule_follows_the_socket() {
     );
     t.pump(100);
     assert!(t.a.audit().is_clean(), "{:?}", t.a.audit());
-    // B keeps only its listener (one rule per peer, one port).
+    // B keeps only its listener (one rule per peer address, A's IPv4 and
+    // IPv6, and one port).
     let b = t.b.audit();
     assert_eq!(
         (b.sockets, b.lingering, b.spd_rules, b.tcp_ports),
-        (1, 0, 1, 1)
+        (1, 0, 2, 1)
     );
     assert_eq!(t.a.stats().rules_inserted, t.a.stats().rules_removed);
 }
@@ -1072,5 +1073,83 @@ fn random_request_sequences_never_panic_and_leave_nothing_behind() {
     assert!(
         t.a.stats().rules_inserted > 0,
         "the sequence did reach the SPD"
+    );
+}
+
+#[test]
+fn tcp_over_esp_on_ipv6() {
+    use netserver::testbed::{A6, B6};
+    let mut t = Testbed::new();
+    let l = listen_b(&mut t);
+    let now = t.now;
+    let s = sock(t.a.handle(
+        &mut t.auth_a,
+        APP,
+        Request::Socket { proto: Proto::Tcp },
+        now,
+    ));
+    let remote = Endpoint::new(B6, 7);
+    let ctx = t.ctx(remote, ProtectionRequest::default());
+    let req = Request::Connect {
+        sock: s,
+        remote,
+        ctx,
+        credentials: vec![],
+    };
+    assert_eq!(
+        t.a.handle(&mut t.auth_a, APP, req.clone(), now),
+        Err(Error::WouldBlock)
+    );
+    t.pump(50);
+    let now = t.now;
+    match t.a.handle(&mut t.auth_a, APP, req, now) {
+        Ok(Response::Connected { local, .. }) => assert_eq!(local.addr, Some(A6)),
+        other => panic!("{other:?}"),
+    }
+    let acc = match t
+        .b
+        .handle(&mut t.auth_b, APP, Request::Accept { sock: l }, now)
+    {
+        Ok(Response::Accepted { sock, peer }) => {
+            assert_eq!(peer.addr, Some(A6));
+            sock
+        }
+        other => panic!("{other:?}"),
+    };
+    t.a.handle(
+        &mut t.auth_a,
+        APP,
+        Request::Send {
+            sock: s,
+            data: b"v6".to_vec(),
+        },
+        now,
+    )
+    .unwrap();
+    t.pump(50);
+    let now = t.now;
+    match t.b.handle(
+        &mut t.auth_b,
+        APP,
+        Request::Recv {
+            sock: acc,
+            max_len: 10,
+        },
+        now,
+    ) {
+        // Only AES-GCM-128 SAs exist over IPv6: the algorithm follows.
+        Ok(Response::Data {
+            data, protection, ..
+        }) => {
+            assert_eq!(data, b"v6");
+            assert_eq!(protection.algorithm, Some(Algorithm::AesGcm128));
+            assert_eq!(protection.spi, Some(0x1003));
+            assert_eq!(protection.peer_key.as_deref(), Some(KEY_A));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        t.a.handle(&mut t.auth_a, APP, Request::GetRemoteKey { sock: s }, now),
+        Ok(Response::Key(KEY_B.into()))
     );
 }

@@ -89,6 +89,9 @@ pub struct AppProfile {
 /// The node's network configuration, for the network server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkConfig {
+    /// The node's name (the `node` action attribute); the repository
+    /// answers with its bundle's node name.
+    pub node: String,
     /// Ethernet address of the node's interface.
     pub mac: [u8; 6],
     /// Addresses with their prefix lengths.

@@ -339,7 +339,10 @@ impl Repo {
             (Caller::NetServer, Request::GetApp { pd }) => self.app(b, &pd).map(Response::App),
             (Caller::NetServer, Request::GetSas) => Ok(Response::Sas(b.sas.clone())),
             (Caller::NetServer, Request::GetApps) => Ok(Response::Apps(b.apps.clone())),
-            (Caller::NetServer, Request::GetNetwork) => Ok(Response::Network(b.network.clone())),
+            (Caller::NetServer, Request::GetNetwork) => Ok(Response::Network(NetworkConfig {
+                node: b.node.clone(),
+                ..b.network.clone()
+            })),
             (
                 Caller::App(pd),
                 Request::InstallPolicy {

@@ -39,6 +39,7 @@ fn bundle() -> Bundle {
             peer_credentials: vec![],
         }],
         network: NetworkConfig {
+            node: String::new(),
             mac: [2, 0, 0, 0, 0, 1],
             addresses: vec![(IpAddr::V4([192, 0, 2, 1]), 24)],
             gateway: None,
@@ -129,7 +130,7 @@ fn callers_get_only_what_their_channel_allows() {
     ));
     assert!(matches!(
         repo.handle(Caller::NetServer, Request::GetNetwork),
-        Ok(Response::Network(n)) if n.mac == [2, 0, 0, 0, 0, 1]
+        Ok(Response::Network(n)) if n.mac == [2, 0, 0, 0, 0, 1] && n.node == "node-a"
     ));
     for caller in [Caller::App("client"), Caller::Trust] {
         for req in [Request::GetSas, Request::GetApps, Request::GetNetwork] {

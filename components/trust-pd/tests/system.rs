@@ -327,6 +327,7 @@ fn demo_bundle() -> Bundle {
         ],
         sas: vec![],
         network: NetworkConfig {
+            node: "node-a".into(),
             mac: [2, 0, 0, 0, 0, 1],
             addresses: vec![(IpAddr::V4([192, 0, 2, 1]), 24)],
             gateway: None,

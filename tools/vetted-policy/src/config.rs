@@ -232,7 +232,7 @@ pub fn split_assertions(text: &str) -> Vec<String> {
     out
 }
 
-fn network(n: &NetworkSection) -> Result<NetworkConfig, ConfigError> {
+fn network(node: &str, n: &NetworkSection) -> Result<NetworkConfig, ConfigError> {
     let parts: Vec<&str> = n.mac.split(':').collect();
     let mut mac = [0u8; 6];
     if parts.len() != 6 {
@@ -268,6 +268,7 @@ fn network(n: &NetworkSection) -> Result<NetworkConfig, ConfigError> {
     }
     let gateway = n.gateway.as_deref().map(|g| ip(g, "network")).transpose()?;
     Ok(NetworkConfig {
+        node: node.to_string(),
         mac,
         addresses,
         gateway,
@@ -362,7 +363,7 @@ pub fn load(path: &Path) -> Result<Bundle, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()?,
         });
     }
-    let network = network(&cfg.network)?;
+    let network = network(&cfg.node, &cfg.network)?;
     Ok(Bundle {
         network,
         version: cfg.version,

@@ -11,7 +11,7 @@
 //!   trust PD hangs: refused, not hung.
 
 use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
-use netserver::testbed::{apps_a, sas, A, B};
+use netserver::testbed::{apps_a, network, sas, A, B};
 use netserver_api::{
     Endpoint, Error, ProtectionRequest, Proto, Request, Response, SecurityContext, MAX_MESSAGE,
 };
@@ -35,13 +35,9 @@ impl Handler for Pd {
         let server = ipc::rpc::Server::<RPC_MAX>::new(buf);
         Ok(match microkit::pd_name() {
             "policyrepo" => server.handle(msg, |req: policyrepo_api::Request| {
-                use policyrepo_api::{NetworkConfig, Request as R, Response as P};
+                use policyrepo_api::{Request as R, Response as P};
                 match req {
-                    R::GetNetwork => Ok(P::Network(NetworkConfig {
-                        mac: [2, 0, 0, 0, 0, 1],
-                        addresses: vec![(A, 24)],
-                        gateway: None,
-                    })),
+                    R::GetNetwork => Ok(P::Network(network(true))),
                     R::GetApps => Ok(P::Apps(apps_a())),
                     R::GetSas => Ok(P::Sas(sas(A, B))),
                     _ => Err(policyrepo_api::Error::NotPermitted),
@@ -51,7 +47,7 @@ impl Handler for Pd {
                 use trust_api::{Decision, Request as Q, Response as T};
                 match req {
                     Q::Query { action, .. } => {
-                        if action.requesting_pd == "plain" {
+                        if action.requesting_pd == "plain" && bench().is_none() {
                             // A hung trust PD.
                             loop {
                                 std::thread::sleep(Duration::from_secs(3600));
@@ -244,11 +240,172 @@ fn plain() {
     microkit::stop();
 }
 
+/// `VETTED_BENCH=N`: the apps measure N connects instead of testing.
+fn bench() -> Option<usize> {
+    std::env::var("VETTED_BENCH").ok()?.parse().ok()
+}
+
+/// N connects to B:`port`, each until established, then closed; prints
+/// the median and mean latency in µs.
+fn bench_connects(who: &str, port: u16, n: usize) {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, port);
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let t = app.socket(Proto::Tcp);
+        let ctx = app.ctx(remote);
+        let r = app.wait_call(&Request::Connect {
+            sock: t,
+            remote,
+            ctx,
+            credentials: vec![],
+        });
+        times.push(t0.elapsed());
+        if !matches!(r, Ok(Response::Connected { .. })) {
+            debug_println!("bench {who} failed: {r:?}");
+            microkit::stop();
+        }
+        let _ = app.call(&Request::Close { sock: t });
+    }
+    times.sort();
+    let med = times[n / 2].as_secs_f64() * 1e6;
+    let mean = times.iter().map(|d| d.as_secs_f64()).sum::<f64>() / n as f64 * 1e6;
+    debug_println!("bench {who}: median {med:.1} mean {mean:.1}");
+}
+
+/// `VETTED_REAL=1`: stand-in for the demo apps of system/node-a.system
+/// (real policyrepo, trust and bundle; no node B needed): each asks for
+/// its connection and prints the outcome and the refusal reason.
+fn real(who: &str) {
+    let mut app = App::new();
+    let remote = Endpoint::new(B, 7);
+    let t = app.socket(Proto::Tcp);
+    let mut ctx = app.ctx(remote);
+    if who == "lowball" {
+        ctx.protection.level = Some(netserver_api::Level::Use);
+    }
+    let r = app.call(&Request::Connect {
+        sock: t,
+        remote,
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!("real {who} connect: {r:?}");
+    if who == "client" && std::env::var("VETTED_REAL").as_deref() == Ok("2") {
+        // Two nodes: finish the connection and echo through node B.
+        let ctx = app.ctx(remote);
+        let r = app.wait_call(&Request::Connect {
+            sock: t,
+            remote,
+            ctx,
+            credentials: vec![],
+        });
+        debug_println!("real client connected: {r:?}");
+        let r = app.call(&Request::Send {
+            sock: t,
+            data: b"hello, node-b".to_vec(),
+        });
+        debug_println!("real client send: {r:?}");
+        match app.wait_call(&Request::Recv {
+            sock: t,
+            max_len: 100,
+        }) {
+            Ok(Response::Data {
+                data, protection, ..
+            }) => debug_println!(
+                "real client echo: {:?} alg={:?} spi={:?} peer={:?}",
+                String::from_utf8_lossy(&data),
+                protection.algorithm,
+                protection.spi,
+                protection.peer_key
+            ),
+            other => debug_println!("real client recv: {other:?}"),
+        }
+        debug_println!(
+            "real client remote credentials: {}",
+            match app.call(&Request::GetRemoteCredentials { sock: t }) {
+                Ok(Response::Credentials(c)) => std::format!("{} credential(s)", c.len()),
+                other => std::format!("{other:?}"),
+            }
+        );
+    }
+    if let Ok(Response::Refusal(Some(reason))) = app.call(&Request::LastRefusal) {
+        debug_println!("real {who} refusal: {reason}");
+    }
+    let _ = app.call(&Request::Close { sock: t });
+    microkit::stop();
+}
+
+/// Node B's `echo` (VETTED_REAL): TCP port 7, one connection at a time.
+fn echo() {
+    let mut app = App::new();
+    let l = app.socket(Proto::Tcp);
+    let ctx = app.ctx(Endpoint::ANY);
+    let r = app.call(&Request::Bind {
+        sock: l,
+        local: Endpoint {
+            addr: None,
+            port: Some(7),
+        },
+        ctx,
+        credentials: vec![],
+    });
+    debug_println!("real echo bind: {r:?}");
+    let r = app.call(&Request::Listen {
+        sock: l,
+        backlog: 4,
+    });
+    debug_println!("real echo listen: {r:?}");
+    loop {
+        let s = match app.wait_call(&Request::Accept { sock: l }) {
+            Ok(Response::Accepted { sock, peer }) => {
+                debug_println!("real echo accepted {peer}");
+                sock
+            }
+            _ => continue,
+        };
+        loop {
+            match app.wait_call(&Request::Recv {
+                sock: s,
+                max_len: 1000,
+            }) {
+                Ok(Response::Data { data, .. }) if !data.is_empty() => {
+                    let _ = app.call(&Request::Send { sock: s, data });
+                }
+                _ => break,
+            }
+        }
+        let _ = app.call(&Request::Close { sock: s });
+    }
+}
+
 fn init() -> Pd {
-    match microkit::pd_name() {
-        "client" => client(),
-        "other" => other(),
-        "plain" => plain(),
+    if std::env::var("VETTED_REAL").is_ok() {
+        let name = microkit::pd_name();
+        if matches!(name, "client" | "intruder" | "lowball") {
+            real(name);
+        }
+        if name == "echo" {
+            echo();
+        }
+        return Pd;
+    }
+    match (microkit::pd_name(), bench()) {
+        ("client", Some(n)) => {
+            bench_connects("client", 7, n.max(1));
+            Channel::new(2).notify();
+            microkit::stop();
+        }
+        ("plain", Some(n)) => {
+            microkit::wait_notified(ChannelSet::from_bits(1 << 2));
+            bench_connects("plain", 8, n.max(1));
+            microkit::stop();
+        }
+        ("other", Some(_)) => microkit::stop(),
+        ("client", None) => client(),
+        ("other", None) => other(),
+        ("plain", None) => plain(),
         _ => {}
     }
     Pd
