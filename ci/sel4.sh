@@ -94,6 +94,9 @@ selftest() { # config
         --expect "selftest: ok read-only region" \
         --expect "selftest: ok rng-seed from the device tree" \
         --expect "selftest: ok random source after seeding" \
+        --expect "selftest: ok ring SHA-256 known answer" \
+        --expect "selftest: ok ring P-256 ECDSA sign and verify" \
+        --expect "selftest: ok ring AES-128-GCM seal and open" \
         --expect "selftest: all checks passed" \
         --expect "overflow: recursing into the stack guard page" \
         --send-after "irq: ready" "ab" \

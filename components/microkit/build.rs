@@ -13,7 +13,7 @@
 //!   have `seL4_DebugPutChar`.
 //! - `sel4/` is added to the link search path, so PD binaries link with
 //!   `-C link-arg=-Tvetted-pd.ld` (`.cargo/config.toml`).
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn json_number(text: &str, key: &str) -> Option<u64> {
@@ -100,4 +100,98 @@ fn main() {
         "cargo:rustc-link-search={}",
         manifest.join("sel4").display()
     );
+    ring_asm(&manifest, &out);
+}
+
+/// ring 0.17 has no assembly for `target_os = "none"` (its build script
+/// only assembles for Linux-like, Apple and Windows targets), yet its
+/// AArch64 Rust code calls the assembly routines (SHA-2, P-256,
+/// Montgomery multiplication, AES, GHASH, ChaCha20): a PD using ring does
+/// not link for `aarch64-unknown-none`. The AArch64 ELF assembly that ring
+/// ships (`pregenerated/*-linux64.S`) has the very ABI of this target, so it
+/// is assembled here, from the ring crate of the workspace's `Cargo.lock`
+/// found in cargo's registry, with the symbol-prefix header ring's build
+/// script would write (renames and prefixed names read from that script).
+/// The archive only adds code to PDs that reference it. Skipped, with a
+/// warning, when ring's sources are not found (e.g. vendored elsewhere).
+fn ring_asm(manifest: &Path, out: &Path) {
+    if env::var("CARGO_CFG_TARGET_ARCH").as_deref() != Ok("aarch64") {
+        return;
+    }
+    let lock = manifest.join("../../Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let Some(version) = fs::read_to_string(&lock).ok().and_then(|t| {
+        let pat = "name = \"ring\"\nversion = \"";
+        let at = t.find(pat)? + pat.len();
+        Some(t[at..].split('"').next()?.to_string())
+    }) else {
+        return; // no ring in the workspace
+    };
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let ring = home.and_then(|h| {
+        fs::read_dir(h.join("registry/src"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join(format!("ring-{version}")))
+            .find(|p| p.join("pregenerated").is_dir())
+    });
+    let Some(ring) = ring else {
+        println!(
+            "cargo:warning=ring {version} sources not found in cargo's registry: PDs using ring will not link for seL4"
+        );
+        return;
+    };
+    let script = fs::read_to_string(ring.join("build.rs")).expect("ring's build.rs");
+    let links = fs::read_to_string(ring.join("Cargo.toml"))
+        .ok()
+        .and_then(|t| {
+            Some(
+                t[t.find("links = \"")? + 9..]
+                    .split('"')
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .expect("ring's links key");
+    let prefix = format!("{links}_");
+    let block = |start: &str| -> String {
+        let a = script.find(start).expect("ring build.rs symbol list");
+        let b = a + script[a..].find("];").expect("end of list");
+        script[a..b].to_string()
+    };
+    let quoted = |text: &str| -> Vec<String> {
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut header = String::from("#ifndef VETTED_RING_PREFIX\n#define VETTED_RING_PREFIX\n");
+    for pair in quoted(&block("static SYMBOLS_TO_RENAME")).chunks(2) {
+        header += &format!("#define {} {prefix}{}\n", pair[0], pair[1]);
+    }
+    for sym in quoted(&block("static SYMBOLS_TO_PREFIX")) {
+        header += &format!("#define {sym} {prefix}{sym}\n");
+    }
+    header += "#endif\n";
+    let inc = out.join("ring-asm-include");
+    fs::create_dir_all(inc.join("ring_core_generated")).expect("mkdir");
+    fs::write(inc.join("ring_core_generated/prefix_symbols_asm.h"), header).expect("header");
+    let mut build = cc::Build::new();
+    build.include(&inc).include(ring.join("include"));
+    let mut n = 0;
+    for e in fs::read_dir(ring.join("pregenerated"))
+        .expect("pregenerated")
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().ends_with("-linux64.S") {
+            build.file(e.path());
+            n += 1;
+        }
+    }
+    if n > 0 {
+        build.compile("vetted_ring_asm");
+    }
 }

@@ -262,6 +262,46 @@ mod sel4 {
         getrandom::getrandom(&mut y).expect("seeded");
         check(x != y && x != [0; 32], "random source after seeding");
 
+        // ring on seL4: its AArch64 assembly (assembled by microkit's build
+        // script) and SystemRandom (getrandom's custom source, seeded above).
+        let digest = ring::digest::digest(&ring::digest::SHA256, b"abc");
+        check(
+            digest.as_ref()[..4] == [0xba, 0x78, 0x16, 0xbf]
+                && digest.as_ref()[28..] == [0xf2, 0x00, 0x15, 0xad],
+            "ring SHA-256 known answer",
+        );
+        let rng = ring::rand::SystemRandom::new();
+        let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("P-256 key");
+        let key =
+            ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).expect("key");
+        let sig = key.sign(&rng, b"vetted on seL4").expect("sign");
+        use ring::signature::KeyPair;
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            key.public_key().as_ref(),
+        );
+        check(
+            public.verify(b"vetted on seL4", sig.as_ref()).is_ok(),
+            "ring P-256 ECDSA sign and verify",
+        );
+        check(
+            public.verify(b"vetted on seL5", sig.as_ref()).is_err(),
+            "ring rejects a wrong message",
+        );
+        let sealing = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, &[7u8; 16]).expect("aes key"),
+        );
+        let mut data = b"ESP payload".to_vec();
+        let nonce = || ring::aead::Nonce::assume_unique_for_key([1u8; 12]);
+        sealing
+            .seal_in_place_append_tag(nonce(), ring::aead::Aad::empty(), &mut data)
+            .expect("seal");
+        let opened = sealing
+            .open_in_place(nonce(), ring::aead::Aad::empty(), &mut data)
+            .expect("open");
+        check(opened == b"ESP payload", "ring AES-128-GCM seal and open");
+
         say!("selftest: all checks passed; now a deliberate panic");
         panic!("deliberate panic {}", 42);
     }
