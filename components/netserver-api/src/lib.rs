@@ -212,6 +212,9 @@ pub enum Refusal {
     /// The trust server or the policy repository could not be asked; the
     /// connection is denied (fail closed).
     TrustUnavailable,
+    /// Too many fresh security contexts are remembered for replay detection;
+    /// the request is refused rather than a live nonce forgotten. Retry later.
+    ReplayWindowFull,
 }
 
 impl fmt::Display for Refusal {
@@ -232,6 +235,9 @@ impl fmt::Display for Refusal {
             Refusal::TrustUnavailable => {
                 f.write_str("trust server unavailable: denied (fail closed)")
             }
+            Refusal::ReplayWindowFull => f.write_str(
+                "too many fresh security contexts in the replay window: try again shortly",
+            ),
         }
     }
 }

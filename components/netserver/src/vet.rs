@@ -52,6 +52,7 @@ impl VetError {
         match self {
             VetError::ContextMismatch => netserver_api::Error::Invalid,
             VetError::Refused(Refusal::BelowFloor(_)) => netserver_api::Error::BelowFloor,
+            VetError::Refused(Refusal::ReplayWindowFull) => netserver_api::Error::NoBuffers,
             VetError::Refused(_) => netserver_api::Error::Refused,
         }
     }
@@ -117,7 +118,7 @@ impl Vetter {
                     ReplayError::Replayed => Refusal::Replayed,
                     ReplayError::Stale { issued, now } => Refusal::Stale { issued, now },
                     // Too many live contexts: refuse rather than forget one.
-                    ReplayError::Full => Refusal::Replayed,
+                    ReplayError::Full => Refusal::ReplayWindowFull,
                 })
             })?;
         let profile = authority
@@ -354,6 +355,17 @@ mod tests {
             }))
         );
         assert!(a.asked.is_empty());
+    }
+
+    #[test]
+    fn a_full_replay_window_refuses_with_its_own_reason() {
+        let mut v = Vetter::new("node-a", 30, 1);
+        let mut a = fake(true);
+        v.vet(&mut a, &ask(&ctx(1), &[])).unwrap();
+        let err = v.vet(&mut a, &ask(&ctx(2), &[])).unwrap_err();
+        assert_eq!(err, VetError::Refused(Refusal::ReplayWindowFull));
+        assert_eq!(err.error(), netserver_api::Error::NoBuffers);
+        assert_eq!(a.asked.len(), 1);
     }
 
     #[test]
