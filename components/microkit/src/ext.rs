@@ -1,6 +1,6 @@
 //! Extensions beyond sel4-microkit's API that the vetted PDs need:
-//! [`wait_notified`] and [`Channel::pp_call_timeout`] (both backends; the
-//! seL4 skeleton panics, as for every kernel operation), and, on the host,
+//! [`wait_notified`] and [`Channel::pp_call_timeout`] (both backends; on seL4
+//! with the differences the README's seL4 section lists), and, on the host,
 //! event sources in [`crate::host`].
 
 use core::fmt;

@@ -8,7 +8,6 @@ pub use core::convert::Infallible;
 
 /// What woke a PD up.
 #[doc(hidden)]
-#[allow(dead_code)] // the seL4 skeleton constructs none
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// Notifications on these channels.
@@ -67,18 +66,17 @@ pub trait Handler {
     fn run(&mut self) -> Result<Infallible, Self::Error> {
         let mut reply: Option<MessageInfo> = None;
         loop {
-            if let Some(action) = self.take_deferred_action() {
-                // As in sel4-microkit, a failed IRQ ack here is fatal.
-                if let Err(e) = action.execute_now() {
-                    panic!(
-                        "deferred action on channel {}: {e}",
-                        action.channel().index()
-                    );
-                }
-            }
+            let deferred = self.take_deferred_action();
             let event = match reply.take() {
-                Some(msg_info) => backend::reply_recv(msg_info),
-                None => backend::recv(),
+                Some(msg_info) => {
+                    if let Some(action) = deferred {
+                        execute_deferred(action);
+                    }
+                    backend::reply_recv(msg_info)
+                }
+                // seL4: the action is fused with the receive (NBSendRecv);
+                // host: done, then receive.
+                None => backend::recv_deferred(deferred),
             };
             match event {
                 Event::Notified(channels) => self.notified(channels)?,
@@ -88,6 +86,17 @@ pub trait Handler {
                 Event::Fault(child, msg_info) => reply = self.fault(child, msg_info)?,
             }
         }
+    }
+}
+
+/// Performs a deferred action now; as in sel4-microkit, a failed IRQ ack is
+/// fatal.
+pub(crate) fn execute_deferred(action: DeferredAction) {
+    if let Err(e) = action.execute_now() {
+        panic!(
+            "deferred action on channel {}: {e}",
+            action.channel().index()
+        );
     }
 }
 
@@ -117,12 +126,14 @@ impl Handler for NullHandler {
 /// ```
 ///
 /// On the host it defines `fn main`; on seL4 it defines the symbol the
-/// runtime's entry calls (so the PD crate is `no_main` there).
-/// `stack_size = N` may follow (`protection_domain!(init, stack_size = 0x4000)`);
-/// the host ignores it (Linux grows the stack), seL4 will use it (issue 6).
+/// runtime's entry calls (so the PD crate is `no_main` there), the PD's stack
+/// and its heap arena. `stack_size = N` and `heap_size = N` may follow, in
+/// that order (`protection_domain!(init, stack_size = 0x20000, heap_size =
+/// 0x40_0000)`); the host ignores both (Linux grows the stack and the heap).
+/// seL4 defaults: 64 KiB of stack, 1 MiB of heap, both in `.bss`.
 #[macro_export]
 macro_rules! protection_domain {
-    ($init:expr $(, stack_size = $stack:expr)? $(,)?) => {
+    ($init:expr $(, stack_size = $stack:expr)? $(, heap_size = $heap:expr)? $(,)?) => {
         #[cfg(not(target_os = "none"))]
         fn main() {
             $crate::_private::run_main($init)
@@ -133,5 +144,57 @@ macro_rules! protection_domain {
         extern "C" fn __vetted_microkit_main() -> ! {
             $crate::_private::run_main($init)
         }
+
+        #[cfg(target_os = "none")]
+        const _: () = {
+            const STACK: usize =
+                $crate::_private::pick(&[$($stack)?], $crate::_private::DEFAULT_STACK_SIZE);
+            const HEAP: usize =
+                $crate::_private::pick(&[$($heap)?], $crate::_private::DEFAULT_HEAP_SIZE);
+            #[no_mangle]
+            #[link_section = ".bss.vetted_stack"]
+            static __vetted_stack: $crate::_private::Arena<STACK> = $crate::_private::Arena::new();
+            #[no_mangle]
+            static __vetted_stack_size: usize = STACK;
+            #[no_mangle]
+            #[link_section = ".bss.vetted_heap"]
+            static __vetted_heap: $crate::_private::Arena<HEAP> = $crate::_private::Arena::new();
+            #[no_mangle]
+            static __vetted_heap_size: usize = HEAP;
+        };
+    };
+}
+
+/// Declares a memory-region symbol: a word the Microkit tool patches with the
+/// virtual address of a mapping (`<map mr=".." setvar_vaddr="NAME" ../>`),
+/// registered so that `MemoryRegion::by_name("NAME")` finds it on seL4.
+/// `size` is the number of bytes the PD uses (at most the mapping's size);
+/// `perms = r` makes it read-only for this PD (default: read-write).
+///
+/// ```text
+/// microkit::memory_region_symbol!(rpc_buffer, size = 0x1000);
+/// microkit::memory_region_symbol!(policy, size = 0x10000, perms = r);
+/// ```
+///
+/// On the host it declares nothing (`vetted run` hands the mappings over by
+/// name). Put it in the PD binary's crate (a symbol in a library crate may
+/// be dropped by the linker).
+#[macro_export]
+macro_rules! memory_region_symbol {
+    ($name:ident, size = $size:expr $(, perms = $perms:ident)? $(,)?) => {
+        #[cfg(target_os = "none")]
+        const _: () = {
+            #[no_mangle]
+            #[used]
+            static $name: $crate::_private::VaddrSymbol = $crate::_private::VaddrSymbol::new();
+            #[used]
+            #[link_section = ".vetted_regions"]
+            static ENTRY: $crate::_private::RegionEntry = $crate::_private::RegionEntry {
+                name: ::core::stringify!($name),
+                vaddr: &$name,
+                size: $size,
+                write: $crate::_private::writable(::core::stringify!($($perms)?)),
+            };
+        };
     };
 }

@@ -13,10 +13,11 @@
 //! - **host** (`cfg(not(target_os = "none"))`): each PD is a Linux process
 //!   started by `vetted run` (see [`runner`]); channels are futexes on shared
 //!   memory, memory regions are `memfd` mappings.
-//! - **seL4** (`cfg(target_os = "none")`): the crate and PDs build for
-//!   `aarch64-unknown-none`, but the backend is a skeleton: every kernel
-//!   operation panics with "not yet implemented on seL4" (issue 6 fills it in).
-//!   Nothing silently succeeds there.
+//! - **seL4** (`cfg(target_os = "none")`): a PD on Microkit 2.3.0 / seL4
+//!   16.0.0 for `aarch64-unknown-none`, without libmicrokit: system calls by
+//!   inline `svc`, Microkit's capability layout and patched symbols, a static
+//!   stack and heap (see `src/sel4/`). Memory regions need
+//!   [`memory_region_symbol!`] there.
 //!
 //! A PD written once against this crate:
 //!
@@ -56,6 +57,7 @@ extern crate std;
 mod channel;
 mod defer;
 mod ext;
+pub mod fdt;
 mod handler;
 mod memory;
 mod message;
@@ -105,17 +107,53 @@ pub fn pd_is_passive() -> bool {
 ///
 /// Microkit has no such call; it exists so that finite systems (examples,
 /// tests) can end. Host: the process exits with status 0, which `vetted run`
-/// reports as a clean stop (not a crash). seL4: not yet implemented (issue 6
-/// will suspend the PD's thread); it panics.
+/// reports as a clean stop (not a crash). seL4: the PD blocks for good and
+/// drops whatever arrives (a caller stays blocked).
 pub fn stop() -> ! {
     backend::stop()
+}
+
+/// Adds seed material to the random source behind `getrandom` (and so
+/// ring's `SystemRandom`). seL4: a ChaCha20 generator that refuses to produce
+/// anything until 32 bytes were added (see the README for each board's
+/// source). Host: ignored, the operating system's generator is used.
+pub fn add_entropy(bytes: &[u8]) {
+    #[cfg(target_os = "none")]
+    backend::add_entropy(bytes);
+    #[cfg(not(target_os = "none"))]
+    let _ = bytes;
+}
+
+/// seL4-only facts and services of the runtime.
+#[cfg(target_os = "none")]
+pub mod sel4 {
+    /// The Microkit board this PD was built for (`VETTED_SEL4_BOARD`).
+    pub const BOARD: &str = crate::backend::facts::BOARD;
+    /// The Microkit config this PD was built for (`VETTED_SEL4_CONFIG`):
+    /// `debug` (debug output through the kernel), `release` or `benchmark`.
+    pub const CONFIG: &str = crate::backend::facts::CONFIG;
+
+    /// The ARM physical counter `CNTPCT_EL0` and its frequency in Hz
+    /// (`CNTFRQ_EL0`), both readable by PDs on every Microkit config.
+    pub fn counter() -> (u64, u64) {
+        crate::backend::counter()
+    }
 }
 
 /// Support for the macros; not part of the API.
 #[doc(hidden)]
 pub mod _private {
     pub use crate::backend::run_main;
+    #[cfg(target_os = "none")]
+    pub use crate::backend::start::{
+        pick, Arena, RegionEntry, VaddrSymbol, DEFAULT_HEAP_SIZE, DEFAULT_STACK_SIZE,
+    };
     pub use crate::print::debug_print;
+
+    /// `perms` of `memory_region_symbol!`: empty or `rw` is writable.
+    pub const fn writable(perms: &str) -> bool {
+        !matches!(perms.as_bytes(), b"r")
+    }
 
     /// The PD name the runner handed over, before `run_main` (host only;
     /// lets one test binary play several roles).

@@ -41,7 +41,7 @@ unsafe impl Sync for MemoryRegion {}
 pub enum MemoryRegionError {
     /// No region of this PD has that `setvar_vaddr` symbol or name.
     NotFound,
-    /// The backend cannot provide memory regions yet (seL4, until issue 6).
+    /// The backend cannot provide memory regions (no backend returns this today).
     Unsupported,
 }
 
@@ -49,7 +49,7 @@ impl fmt::Display for MemoryRegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotFound => f.write_str("no memory region of that name is mapped in this PD"),
-            Self::Unsupported => f.write_str("memory regions are not yet implemented on seL4"),
+            Self::Unsupported => f.write_str("memory regions are not supported by this backend"),
         }
     }
 }
@@ -93,7 +93,8 @@ impl fmt::Display for AccessError {
 impl MemoryRegion {
     /// The region mapped in this PD under `name`: the map's `setvar_vaddr`
     /// symbol if it has one, else the memory region's name. Host: realised
-    /// by `vetted run`. seL4: [`MemoryRegionError::Unsupported`] until issue 6.
+    /// by `vetted run`. seL4: the symbol must be declared with
+    /// [`memory_region_symbol!`](crate::memory_region_symbol) and patched by the tool.
     pub fn by_name(name: &str) -> Result<Self, MemoryRegionError> {
         crate::backend::memory_region(name)
     }

@@ -47,4 +47,7 @@ fn init() -> NullHandler {
     microkit::stop()
 }
 
+// seL4: the `setvar_vaddr` symbol of the map in system/example.system.
+microkit::memory_region_symbol!(rpc_buffer, size = 0x1000);
+
 microkit::protection_domain!(init);

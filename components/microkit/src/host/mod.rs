@@ -413,6 +413,14 @@ fn pending(st: &State) -> bool {
         || st.ctl.calls.load(SeqCst) & st.call_in_mask != 0
 }
 
+/// `recv` after performing a deferred action (the host has nothing to fuse).
+pub(crate) fn recv_deferred(action: Option<crate::DeferredAction>) -> Event {
+    if let Some(action) = action {
+        crate::handler::execute_deferred(action);
+    }
+    recv()
+}
+
 pub(crate) fn recv() -> Event {
     let st = state();
     let id = SERVING.swap(usize::MAX, SeqCst);

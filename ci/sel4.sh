@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# seL4 / Microkit area (issue 6): PD ELFs for aarch64-unknown-none, Microkit images,
+# boot tests in QEMU (virt and raspi4b) and the boot benchmark.
+#
+#   packages  Debian packages: QEMU 10 (bookworm-backports) and the SD-card tools,
+#             only when MICROKIT_SDK is set (without the SDK nothing here boots)
+#   test      PD ELFs of every system/*.system PD (always); with MICROKIT_SDK: images and
+#             boots of system/example.system on QEMU virt and raspi4b, the runtime self-test
+#             (debug and release) on virt, and the example's SD card (vetted-sdcard, which
+#             fetches Debian's Pi boot files into its cache once) from U-Boot on in raspi4b
+#   bench     boot time, ELF sizes and memory per PD, protected-call round trips in QEMU
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sdk_ok() {
+    [ -n "${MICROKIT_SDK:-}" ] && [ -x "$MICROKIT_SDK/bin/microkit" ]
+}
+
+skip() {
+    echo "SKIP (seL4 boot): $* — set MICROKIT_SDK to a Microkit 2.3.0 SDK (see components/microkit/README.md) to run it"
+}
+
+# Every program image named by a system description (system/*.system and the seL4
+# self-test's), built as an ELF for the target.
+pd_elfs() {
+    local args=()
+    while read -r pkg bin; do args+=(-p "$pkg" --bin "$bin"); done < <(
+        python3 - <<'PY'
+import glob, json, subprocess, xml.etree.ElementTree as ET
+meta = json.loads(subprocess.check_output(
+    ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"]))
+bins = {t["name"]: p["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
+cross = {p["name"] for p in meta["packages"]
+         if ((p.get("metadata") or {}).get("vetted") or {}).get("cross")}
+want = []
+said = set()
+def say(msg):
+    if msg not in said:
+        said.add(msg)
+        print(msg, file=__import__("sys").stderr)
+for f in sorted(glob.glob("system/*.system")) + ["components/microkit/sel4/selftest-virt.system"]:
+    for e in ET.parse(f).iter("program_image"):
+        b = e.get("path").removesuffix(".elf")
+        if b in bins and bins[b] not in cross:
+            say(f"# {f}: {b} ({bins[b]}) is host-only for now (its crate is not cross = true)")
+        elif b in bins and (bins[b], b) not in want:
+            want.append((bins[b], b))
+        elif b not in bins:
+            say(f"# {f}: no cargo binary {b} yet")
+for p, b in want:
+    print(p, b)
+PY
+    )
+    echo "PD ELFs (aarch64-unknown-none, release): ${args[*]}"
+    cargo build --locked --release --target aarch64-unknown-none "${args[@]}"
+}
+
+QEMU_BOOT_TIMEOUT=${QEMU_BOOT_TIMEOUT:-120}
+
+boot_example() { # board
+    local board=$1
+    tools/vetted-image.sh image --board "$board" --system system/example.system >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log "target/sel4/$board-debug/example/boot.log" \
+        --first "hello_server up" \
+        --expect "MON|INFO: Microkit Monitor started!" \
+        --expect "hello_server up (passive: true)" \
+        --expect "PD 'hello_server' is now passive!" \
+        --expect "Add(2, 40) -> Ok(Ok(Value(42)))" \
+        --expect "Divide(7, 0) -> Ok(Err(DivideByZero))" \
+        --expect "notified on {0}" \
+        --expect "Stats -> Ok(Ok(Stats { requests: 3, notifications: 1 }))" \
+        --expect "all answers as expected" \
+        --fail "UNEXPECTED ANSWER" --fail "MON|ERROR" --fail "panicked" \
+        -- $(tools/vetted-image.sh qemu-cmd --board "$board" --system system/example.system)
+}
+
+selftest() { # config
+    local config=$1 sys=components/microkit/sel4/selftest-virt.system extra=()
+    if [ "$config" = debug ]; then
+        # the panic message and the monitor's reports exist only with the kernel console
+        extra=(--expect "selftest: panicked at components/pd-bench/src/bin/sel4-selftest.rs"
+            --expect ": deliberate panic 42"
+            --expect "MON|ERROR: faulting PD: selftest"
+            --expect "MON|ERROR: faulting PD: overflow"
+            --expect "fault_addr=0x00000000001ff")
+    fi
+    tools/vetted-image.sh image --config "$config" --system $sys >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log "target/sel4/qemu_virt_aarch64-$config/selftest-virt/boot.log" \
+        --expect "selftest: ok heap reuses freed memory" \
+        --expect "selftest: ok unpatched region" \
+        --expect "selftest: ok random source fails closed before seeding" \
+        --expect "selftest: ok read-only region" \
+        --expect "selftest: ok rng-seed from the device tree" \
+        --expect "selftest: ok random source after seeding" \
+        --expect "selftest: ok ring SHA-256 known answer" \
+        --expect "selftest: ok ring P-256 ECDSA sign and verify" \
+        --expect "selftest: ok ring AES-128-GCM seal and open" \
+        --expect "selftest: all checks passed" \
+        --expect "overflow: recursing into the stack guard page" \
+        --send-after "irq: ready" "ab" \
+        --send-after "irq: 2 chars received via IRQ, acked" "c" \
+        --send-after "irq: 3 chars received via IRQ, acked" "d" \
+        --expect "irq: wait_notified woke on {7}" \
+        --expect "irq: got 'a' via IRQ" --expect "irq: got 'c' via IRQ" \
+        --expect "irq: got 'd' via IRQ" --expect "irq: 4 chars received via IRQ, acked" \
+        --expect "child: faulting on purpose" \
+        --expect "parent: fault from child 1 (seL4 fault label 3), leaving it stopped" \
+        "${extra[@]}" \
+        --fail "selftest: FAILED" --fail "irq: FAILED" \
+        -- $(tools/vetted-image.sh qemu-cmd --config "$config" --system $sys)
+}
+
+# The SD card of system/example.system (made by vetted-sdcard) booted in QEMU raspi4b the way
+# the Pi boots after its firmware: U-Boot and the DTB taken from the card itself.
+boot_sdcard() {
+    local out=target/sel4/rpi4b_2gb-debug/example
+    rm -rf "$out/card" && mkdir -p "$out/card"
+    mcopy -n -i "$out/sdcard.img@@1M" ::u-boot.bin ::bcm2711-rpi-4-b.dtb "$out/card/"
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet --log "$out/sdcard-boot.log" \
+        --expect "Found U-Boot script /boot.scr" \
+        --expect "MON|INFO: Microkit Monitor started!" \
+        --expect "all answers as expected" \
+        --fail "UNEXPECTED ANSWER" --fail "MON|ERROR" --fail "panicked" \
+        -- qemu-system-aarch64 -machine raspi4b -nographic -serial null -serial mon:stdio \
+        -kernel "$out/card/u-boot.bin" -dtb "$out/card/bcm2711-rpi-4-b.dtb" \
+        -drive "file=$out/sdcard.img,if=sd,format=raw"
+}
+
+case "${1:-}" in
+packages)
+    echo python3
+    if sdk_ok; then
+        echo qemu-system-arm/bookworm-backports
+        echo mtools
+    fi
+    ;;
+tools) ;;
+test)
+    pd_elfs
+    # without the SDK the image command must say what is missing, and fail
+    if out=$(MICROKIT_SDK= tools/vetted-image.sh image 2>&1); then
+        echo "FAIL: tools/vetted-image.sh image succeeded without MICROKIT_SDK"; exit 1
+    fi
+    case $out in *"MICROKIT_SDK is not set"*) echo "ok: image without MICROKIT_SDK: $out" | cut -c1-120 ;;
+    *) echo "FAIL: unexpected message without MICROKIT_SDK: $out"; exit 1 ;; esac
+    if ! sdk_ok; then skip "images and QEMU boots of system/example.system"; exit 0; fi
+    command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 is missing (ci/sel4.sh packages)"; exit 1; }
+    echo "== boot system/example.system on QEMU virt (qemu_virt_aarch64, debug)"
+    boot_example qemu_virt_aarch64
+    echo "== seL4 runtime self-test on QEMU virt, debug config (components/microkit/sel4/selftest-virt.system)"
+    selftest debug
+    echo "== seL4 runtime self-test on QEMU virt, release config (no kernel console: PDs print via the PL011)"
+    selftest release
+    echo "== seL4 runtime self-test on QEMU virt, benchmark config"
+    selftest benchmark
+    echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"
+    boot_example rpi4b_2gb
+    echo "== Raspberry Pi 4 SD card of the example (vetted-sdcard), booted from U-Boot on in QEMU raspi4b"
+    tools/vetted-image.sh sdcard --board rpi4b_2gb --system system/example.system >/dev/null
+    boot_sdcard
+    ;;
+bench)
+    if ! sdk_ok; then skip "boot benchmark"; exit 0; fi
+    for board in qemu_virt_aarch64 rpi4b_2gb; do
+        echo "== $board (debug): QEMU start -> first app output (hello_server up), 3 boots"
+        for _ in 1 2 3; do boot_example "$board" | grep BOOT-TIME; done
+        echo "== $board: protected-call round trips inside the QEMU guest (system/pd-bench.system)"
+        tools/vetted-image.sh image --board "$board" --system system/pd-bench.system >/dev/null
+        python3 tools/vetted-boot.py --timeout 300 --expect "pd-bench: done" \
+            --fail "MON|ERROR" --fail panicked \
+            -- $(tools/vetted-image.sh qemu-cmd --board "$board" --system system/pd-bench.system) |
+            grep -E "pd-bench: [0-9]|ratio|PASS|FAIL"
+    done
+    echo "== host backend baseline: the same PD pair under vetted run"
+    cargo build --locked --release -p vetted -p pd-bench >/dev/null 2>&1
+    timeout 120 target/release/vetted run system/pd-bench.system 2>&1 | grep -E "pd-bench: [0-9]|ratio" || true
+    echo "== PD ELF sizes and memory (qemu_virt_aarch64 debug builds)"
+    printf '%-24s %10s %12s %12s\n' "PD ELF" "file bytes" "loaded bytes" "memory bytes"
+    for f in target/sel4/qemu_virt_aarch64-debug/*/*.elf; do
+        python3 - "$f" <<'PY'
+import os, struct, sys
+d = open(sys.argv[1], "rb").read()
+phoff, = struct.unpack_from("<Q", d, 0x20); ent, num = struct.unpack_from("<HH", d, 0x36)
+fs = ms = 0
+for i in range(num):
+    t, _, _, _, _, filesz, memsz = struct.unpack_from("<IIQQQQQ", d, phoff + i * ent)
+    if t == 1:
+        fs += filesz; ms += (memsz + 0xfff) & ~0xfff
+print(f"{os.path.basename(sys.argv[1]):<24} {len(d):>10} {fs:>12} {ms:>12}")
+PY
+    done
+    echo "(memory = PT_LOAD pages incl. the 64 KiB stack and 1 MiB heap arenas in .bss; file size includes symbols and debug info, which the Microkit tool does not load)"
+    ;;
+*) echo "usage: $0 packages|tools|test|bench" >&2; exit 2 ;;
+esac
