@@ -66,7 +66,7 @@ impl Mmio {
     }
 
     fn in_range(&self, offset: usize) -> bool {
-        offset % 4 == 0 && offset.checked_add(4).is_some_and(|end| end <= self.len)
+        offset.is_multiple_of(4) && offset.checked_add(4).is_some_and(|end| end <= self.len)
     }
 }
 

@@ -470,7 +470,7 @@ impl<R: RegisterBlock, M: DmaMemory> VirtioNet<R, M> {
 impl<R: RegisterBlock, M: DmaMemory> Core<R, M> {
     fn new(mut regs: R, mut dma: M) -> Result<Self, Error> {
         let transport = probe(&regs)?;
-        if dma.size() < DMA_SIZE || dma.device_address() % PAGE as u64 != 0 {
+        if dma.size() < DMA_SIZE || !dma.device_address().is_multiple_of(PAGE as u64) {
             return Err(Error::DmaRegionUnsuitable);
         }
         regs.write32(reg::STATUS, 0);

@@ -152,7 +152,11 @@ mod garbage_tests {
             };
             microkit::set_mr(0, len);
             let count = (rng.next() % 3) as usize;
-            let label = if rng.next() % 8 == 0 { rng.next() } else { 0 };
+            let label = if rng.next().is_multiple_of(8) {
+                rng.next()
+            } else {
+                0
+            };
             let reply = server.handle(MessageInfo::new(label, count), |r: Req| match r {
                 Req::A(v) => u64::from(v),
                 Req::B { x, s } => x ^ u64::from(s[0]),

@@ -98,7 +98,7 @@ struct Shape {
 
 impl Shape {
     fn new(region: MemoryRegion, slot_size: usize) -> Result<Self, QueueError> {
-        if slot_size <= LEN || slot_size % 8 != 0 || region.size() < SLOTS + slot_size {
+        if slot_size <= LEN || !slot_size.is_multiple_of(8) || region.size() < SLOTS + slot_size {
             return Err(QueueError::BadShape);
         }
         let fit = (region.size() - SLOTS) / slot_size;

@@ -105,7 +105,7 @@ pub fn keymat_from_hex(s: &str) -> Result<alloc::vec::Vec<u8>, HexError> {
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
         .unwrap_or(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     let digit = |c: u8| -> Result<u8, HexError> {

@@ -782,7 +782,7 @@ static HEX_VAL: [u8; 256] = {
 /// Strict hex decoding (either case, even length).
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, Error> {
     let b = text.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(Error::new(ErrorKind::BadEncoding));
     }
     // One pass, no per-byte capacity checks: invalid digits map to 0xff
@@ -833,7 +833,7 @@ pub fn base64_encode(data: &[u8]) -> String {
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, Error> {
     let b = text.as_bytes();
     let bad = || Error::new(ErrorKind::BadEncoding);
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(bad());
     }
     let val = |c: u8| -> Option<u32> {

@@ -141,7 +141,7 @@ mod tests {
         let mut s: Vec<u8> = Vec::new();
         let w = |s: &mut Vec<u8>, v: u32| s.extend_from_slice(&v.to_be_bytes());
         let pad = |s: &mut Vec<u8>| {
-            while s.len() % 4 != 0 {
+            while !s.len().is_multiple_of(4) {
                 s.push(0)
             }
         };

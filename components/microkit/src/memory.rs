@@ -211,7 +211,7 @@ impl MemoryRegion {
         }
         self.check(offset, size)?;
         let addr = self.base.as_ptr() as usize + offset;
-        if addr % size != 0 {
+        if !addr.is_multiple_of(size) {
             return Err(AccessError::Misaligned { offset });
         }
         // SAFETY: in bounds (checked).

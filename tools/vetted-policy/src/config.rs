@@ -194,7 +194,7 @@ fn ip(s: &str, what: &str) -> Result<IpAddr, ConfigError> {
 
 fn hex(s: &str, what: &str) -> Result<Vec<u8>, ConfigError> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return err(format!("{what}: odd number of hex digits"));
     }
     (0..s.len())

@@ -438,7 +438,7 @@ impl<'a, 'i> Cx<'a, 'i> {
             return mr.page_size;
         }
         let sizes = self.cfg.page_sizes();
-        let Some(&largest_fit) = sizes.iter().rev().find(|&&p| mr.size % p == 0) else {
+        let Some(&largest_fit) = sizes.iter().rev().find(|&&p| mr.size.is_multiple_of(p)) else {
             return mr.page_size;
         };
         if largest_fit == mr.page_size.bytes() {

@@ -135,7 +135,7 @@ impl Handler for Server {
         microkit::set_mr(0, a + b + tag);
         microkit::set_mr(1, tag);
         self.calls += 1;
-        if self.calls % 1000 == 0 {
+        if self.calls.is_multiple_of(1000) {
             debug_println!("server: {} calls", self.calls);
         }
         self.busy = false;
