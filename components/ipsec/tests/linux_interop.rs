@@ -487,8 +487,27 @@ fn run_round(
     let before = guest_state(guest, r.spi_out);
     link.send_raw(&ours_frame).unwrap();
     link.send_raw(&tamper(&ours_frame)).unwrap();
-    stack.serve_for(Duration::from_millis(300));
-    let after = guest_state(guest, r.spi_out);
+    // Give a slow (TCG) guest time to process both frames; the checks below
+    // are exact, so waiting longer cannot make a wrong count pass.
+    let mut after = before.clone();
+    for _ in 0..20 {
+        stack.serve_for(Duration::from_millis(200));
+        after = guest_state(guest, r.spi_out);
+        if after.integrity_failed > before.integrity_failed
+            && after.replay + after.replay_window_drops > before.replay + before.replay_window_drops
+        {
+            break;
+        }
+    }
+    stack.serve_for(Duration::from_millis(200));
+    let after2 = guest_state(guest, r.spi_out);
+    let drops = |x: &XfrmState| (x.replay, x.replay_window_drops, x.integrity_failed);
+    assert_eq!(
+        drops(&after),
+        drops(&after2),
+        "{}: guest drop counters still moving",
+        alg.name()
+    );
     let stat1 = xfrm_stat(guest);
     let d = |k: &str| stat1.get(k).copied().unwrap_or(0) - stat0.get(k).copied().unwrap_or(0);
     assert_eq!(
