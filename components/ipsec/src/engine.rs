@@ -389,17 +389,18 @@ fn flow_of(pkt: &[u8], ip: &IpInfo, outbound: bool) -> Flow {
 }
 
 fn ipv4_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for (i, c) in hdr.chunks(2).enumerate() {
-        if i == 5 {
-            continue;
-        }
-        let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
-        sum += u32::from(w);
+    // Sum of the 16-bit words, skipping the checksum field (bytes 10..12).
+    // IPv4 header lengths are multiples of 4, so there is no odd byte.
+    let mut sum: u32 = hdr
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    if let Some(c) = hdr.get(10..12) {
+        sum += u32::from(!u16::from_be_bytes([c[0], c[1]]));
     }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
     !(sum as u16)
 }
 
@@ -408,6 +409,14 @@ fn set_ipv4_len_proto(hdr: &mut [u8], total: usize, proto: u8) {
     hdr[9] = proto;
     let c = ipv4_checksum(hdr);
     hdr[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+fn lifetime_event(sa: &mut crate::sa::Sa, id: SaId, now: Instant) -> Option<Event> {
+    let spi = sa.spi();
+    sa.check_lifetimes(now).map(|(state, kind)| match state {
+        SaState::Expired => Event::HardExpired { sa: id, spi, kind },
+        _ => Event::SoftExpired { sa: id, spi, kind },
+    })
 }
 
 /// What [`Engine::add_host_pair`] installed.
@@ -553,20 +562,6 @@ impl Engine {
         });
     }
 
-    fn lifetime_events(&mut self, id: SaId, now: Instant) {
-        let Some(sa) = self.sad.get_mut(id) else {
-            return;
-        };
-        let spi = sa.spi();
-        if let Some((state, kind)) = sa.check_lifetimes(now) {
-            let e = match state {
-                SaState::Expired => Event::HardExpired { sa: id, spi, kind },
-                _ => Event::SoftExpired { sa: id, spi, kind },
-            };
-            self.emit(e);
-        }
-    }
-
     /// Check the time lifetimes of every SA (call now and then, e.g. on
     /// every interface poll); raises expiry events.
     pub fn poll(&mut self, now: Instant) {
@@ -607,10 +602,13 @@ impl Engine {
             return Outbound::Bypass;
         }
         let flow = flow_of(pkt, &ip, true);
-        let (handle, action) = self.spd.decide(&flow);
-        if let Some(e) = handle.and_then(|h| self.spd.get_mut(h)) {
-            e.stats.packets_out += 1;
-        }
+        let action = match self.spd.lookup_entry(&flow) {
+            Some((_, e)) => {
+                e.stats.packets_out += 1;
+                e.action
+            }
+            None => self.spd.default_action(),
+        };
         let protect = match action {
             Action::Bypass => {
                 self.counters.out_bypassed += 1;
@@ -627,9 +625,11 @@ impl Engine {
             return Outbound::Dropped(DropReason::Fragment);
         }
         match self.protect(buf, start, &ip, protect.outbound, protect.service, now) {
-            Ok((s, l, id)) => {
+            Ok((s, l, id, event)) => {
                 self.counters.out_protected += 1;
-                self.lifetime_events(id, now);
+                if let Some(e) = event {
+                    self.emit(e);
+                }
                 Outbound::Protected {
                     start: s,
                     len: l,
@@ -662,8 +662,10 @@ impl Engine {
         sa: Option<SaId>,
         required: Service,
         now: Instant,
-    ) -> Result<(usize, usize, SaId), (DropReason, Option<u32>, Option<SaId>, Option<u64>)> {
-        let _ = now;
+    ) -> Result<
+        (usize, usize, SaId, Option<Event>),
+        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
+    > {
         let id = sa.ok_or((DropReason::NoSa, None, None, None))?;
         let sa = self
             .sad
@@ -777,7 +779,8 @@ impl Engine {
         sa.seq_out = seq;
         sa.counters.packets += 1;
         sa.counters.bytes += payload_len as u64;
-        Ok((new_start, new_len, id))
+        let event = lifetime_event(sa, id, now);
+        Ok((new_start, new_len, id, event))
     }
 
     /// Process a received IP packet at `buf[start..start + len]`: accept it
@@ -806,12 +809,17 @@ impl Engine {
                 return Inbound::Dropped(DropReason::Fragment);
             }
             let flow = flow_of(pkt, &ip, false);
-            let (handle, action) = self.spd.decide(&flow);
-            let r = match action {
-                Action::Bypass => {
-                    if let Some(e) = handle.and_then(|h| self.spd.get_mut(h)) {
+            let (handle, action) = match self.spd.lookup_entry(&flow) {
+                Some((h, e)) => {
+                    if e.action == Action::Bypass {
                         e.stats.packets_in += 1;
                     }
+                    (Some(h), e.action)
+                }
+                None => (None, self.spd.default_action()),
+            };
+            let r = match action {
+                Action::Bypass => {
                     self.counters.in_bypassed += 1;
                     return Inbound::Clear { policy: handle };
                 }
@@ -822,9 +830,11 @@ impl Engine {
             return Inbound::Dropped(r);
         }
         match self.decapsulate(buf, start, &ip, now) {
-            Ok((s, l, info)) => {
+            Ok((s, l, info, event)) => {
                 self.counters.in_decapsulated += 1;
-                self.lifetime_events(info.sa, now);
+                if let Some(e) = event {
+                    self.emit(e);
+                }
                 Inbound::Decapsulated {
                     start: s,
                     len: l,
@@ -845,9 +855,10 @@ impl Engine {
         start: usize,
         ip: &IpInfo,
         now: Instant,
-    ) -> Result<(usize, usize, InboundInfo), (DropReason, Option<u32>, Option<SaId>, Option<u64>)>
-    {
-        let _ = now;
+    ) -> Result<
+        (usize, usize, InboundInfo, Option<Event>),
+        (DropReason, Option<u32>, Option<SaId>, Option<u64>),
+    > {
         let plain_err = |r| (r, None, None, None);
         if ip.fragment {
             return Err(plain_err(DropReason::Fragment));
@@ -970,19 +981,18 @@ impl Engine {
             }
         };
         let flow = flow_of(inner, &inner_ip, false);
-        let (handle, action) = self.spd.decide(&flow);
-        let verdict = match action {
-            Action::Protect(p) => match p.inbound {
+        let (handle, mut entry) = match self.spd.lookup_entry(&flow) {
+            Some((h, e)) => (Some(h), Some(e)),
+            None => (None, None),
+        };
+        let verdict = match entry.as_ref().map(|e| e.action) {
+            Some(Action::Protect(p)) => match p.inbound {
                 Some(want) if want != id => Err(DropReason::SelectorMismatch),
                 _ if !service.satisfies(p.service) => Err(DropReason::ServiceMismatch),
                 _ => Ok(()),
             },
             _ => Err(DropReason::SelectorMismatch),
         };
-        let sa = self
-            .sad
-            .get_mut(id)
-            .ok_or((DropReason::UnknownSpi, Some(spi), None, None))?;
         if let Err(r) = verdict {
             sa.counters.selector_mismatch += 1;
             return Err(e(r, Some(seq)));
@@ -999,10 +1009,11 @@ impl Engine {
             peer,
             policy: handle,
         };
-        if let Some(entry) = handle.and_then(|h| self.spd.get_mut(h)) {
+        if let Some(entry) = entry.as_mut() {
             entry.stats.packets_in += 1;
             entry.stats.last_inbound = Some(info);
         }
-        Ok((new_start, new_len, info))
+        let event = lifetime_event(sa, id, now);
+        Ok((new_start, new_len, info, event))
     }
 }

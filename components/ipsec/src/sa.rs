@@ -292,6 +292,9 @@ impl Sa {
 
     /// Lifetime check after traffic or time passed: returns the transitions.
     pub(crate) fn check_lifetimes(&mut self, now: Instant) -> Option<(SaState, LifetimeKind)> {
+        if self.config.soft == Lifetime::default() && self.config.hard == Lifetime::default() {
+            return None;
+        }
         let elapsed = now
             .total_micros()
             .saturating_sub(self.added.total_micros())

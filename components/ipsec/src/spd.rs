@@ -225,6 +225,13 @@ pub struct Entry {
 
 type Order = (u32, u64);
 
+/// A few recent lookups: packets of one flow come in trains.
+#[derive(Debug, Clone, Default)]
+struct Cache {
+    slots: [Option<(Flow, Option<Order>)>; 4],
+    next: usize,
+}
+
 /// The Security Policy Database.
 #[derive(Debug, Clone)]
 pub struct Spd {
@@ -235,6 +242,7 @@ pub struct Spd {
     general: BTreeSet<Order>,
     next: u64,
     default: Action,
+    cache: Cache,
 }
 
 impl Default for Spd {
@@ -255,6 +263,7 @@ impl Spd {
             general: BTreeSet::new(),
             next: 0,
             default,
+            cache: Cache::default(),
         }
     }
 
@@ -270,6 +279,7 @@ impl Spd {
 
     /// Add an entry; it goes after every entry of lower or equal priority.
     pub fn insert(&mut self, priority: u32, selector: Selector, action: Action) -> PolicyHandle {
+        self.cache = Cache::default();
         let order = (priority, self.next);
         let handle = PolicyHandle(self.next);
         self.next += 1;
@@ -297,6 +307,7 @@ impl Spd {
     pub fn remove(&mut self, handle: PolicyHandle) -> Option<Entry> {
         let order = self.handles.remove(&handle)?;
         let entry = self.entries.remove(&order)?;
+        self.cache = Cache::default();
         if let Some(a) = entry.selector.remote.single() {
             if let Some(set) = self.by_remote.get_mut(&a) {
                 set.remove(&order);
@@ -335,11 +346,6 @@ impl Spd {
     /// An entry by handle.
     pub fn get(&self, handle: PolicyHandle) -> Option<&Entry> {
         self.handles.get(&handle).and_then(|o| self.entries.get(o))
-    }
-
-    pub(crate) fn get_mut(&mut self, handle: PolicyHandle) -> Option<&mut Entry> {
-        let o = self.handles.get(&handle)?;
-        self.entries.get_mut(o)
     }
 
     /// Number of entries.
@@ -381,6 +387,34 @@ impl Spd {
 
     /// The first matching entry's handle, or `None` (default action applies).
     pub fn lookup(&self, flow: &Flow) -> Option<PolicyHandle> {
+        self.find(flow).map(|(_, n)| PolicyHandle(n))
+    }
+
+    /// Like [`Spd::lookup`], through a small cache of recent flows, and
+    /// returning the entry itself (for the engine's hot path).
+    pub(crate) fn lookup_entry(&mut self, flow: &Flow) -> Option<(PolicyHandle, &mut Entry)> {
+        let cached = self
+            .cache
+            .slots
+            .iter()
+            .flatten()
+            .find(|(f, _)| f == flow)
+            .map(|(_, o)| *o);
+        let order = match cached {
+            Some(o) => o,
+            None => {
+                let o = self.find(flow);
+                let i = self.cache.next;
+                self.cache.slots[i] = Some((*flow, o));
+                self.cache.next = (i + 1) % self.cache.slots.len();
+                o
+            }
+        }?;
+        let entry = self.entries.get_mut(&order)?;
+        Some((PolicyHandle(order.1), entry))
+    }
+
+    fn find(&self, flow: &Flow) -> Option<Order> {
         let mut best = None;
         if let Some(set) = self.by_remote.get(&flow.remote) {
             best = self.first_match(set.iter(), flow, best);
@@ -388,8 +422,7 @@ impl Spd {
         if let Some(set) = self.by_local_port.get(&flow.local_port) {
             best = self.first_match(set.iter(), flow, best);
         }
-        best = self.first_match(self.general.iter(), flow, best);
-        best.map(|(_, n)| PolicyHandle(n))
+        self.first_match(self.general.iter(), flow, best)
     }
 
     /// The action for a flow: the first match's, or the default.
