@@ -18,6 +18,8 @@ qemu_package() {
         echo qemu-system-x86
     elif dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
         echo qemu-system-x86/bookworm-backports
+        echo qemu-system-common/bookworm-backports
+        echo qemu-system-data/bookworm-backports
     else
         echo qemu-system-x86
     fi

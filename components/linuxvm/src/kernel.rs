@@ -318,6 +318,56 @@ mod tests {
     }
 
     #[test]
+    fn load_order_puts_dependencies_first_and_skips_builtins() {
+        let root = std::env::temp_dir().join(format!("linuxvm-modtest-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let mods = root.join("lib/modules/9.9-test");
+        let k = mods.join("kernel/crypto");
+        fs::create_dir_all(&k).unwrap();
+        let ko = |name: &str, deps: &str| {
+            let body = format!("\x7fELF\0license=GPL\0depends={deps}\0name={name}\0");
+            fs::write(k.join(format!("{name}.ko")), body).unwrap();
+        };
+        ko("gcm", "ghash-generic,ctr");
+        ko("ghash-generic", "gf128mul");
+        ko("gf128mul", "");
+        ko("ctr", "");
+        ko("loop_a", "loop_b");
+        ko("loop_b", "loop_a");
+        fs::write(
+            mods.join("modules.builtin"),
+            "kernel/crypto/aes_generic.ko\n",
+        )
+        .unwrap();
+        let kernel = Kernel {
+            release: "9.9-test".into(),
+            vmlinuz: root.join("boot/vmlinuz-9.9-test"),
+            modules_dir: mods.clone(),
+        };
+        let idx = ModuleIndex::scan(&kernel).unwrap();
+        assert!(idx.is_builtin("aes-generic"));
+        assert!(idx.path("ghash_generic").is_some());
+        let order: Vec<String> = idx
+            .load_order(&[
+                ("aes_generic", true),
+                ("gcm", true),
+                ("ctr", true),
+                ("nope", false),
+            ])
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(order, ["gf128mul", "ghash_generic", "ctr", "gcm"]);
+        assert!(matches!(
+            idx.load_order(&[("nope", true)]),
+            Err(Error::MissingModule(m)) if m == "nope"
+        ));
+        assert!(idx.load_order(&[("loop_a", true)]).is_err());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn module_names_are_canonical() {
         assert_eq!(module_name("ghash-generic.ko"), "ghash_generic");
         assert_eq!(module_name("esp4.ko.xz"), "esp4");

@@ -49,6 +49,7 @@ fn push_bounded(q: &mut VecDeque<Vec<u8>>, frame: &[u8]) {
 #[derive(Debug)]
 pub struct UdpEthernet {
     shared: Arc<Shared>,
+    scratch: Vec<u8>,
 }
 
 /// A second handle on the same link, usable while the device itself is
@@ -68,6 +69,7 @@ impl UdpEthernet {
                 sock,
                 taps: Mutex::new(Taps::default()),
             }),
+            scratch: vec![0; 65536],
         })
     }
 
@@ -170,21 +172,21 @@ impl phy::Device for UdpEthernet {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let shared = &*self.shared;
+        let UdpEthernet { shared, scratch } = self;
+        let shared = &**shared;
         let injected = shared.taps().inject.pop_front();
         let frame = match injected {
             Some(f) => f,
             None => {
-                let mut buf = vec![0u8; 65536];
                 // WouldBlock (nothing there) and errors alike mean "no frame".
-                let n = shared.sock.recv(&mut buf).ok()?;
-                buf.truncate(n);
+                let n = shared.sock.recv(scratch).ok()?;
+                let frame = scratch[..n].to_vec();
                 let mut t = shared.taps();
                 t.received += 1;
                 if t.capture {
-                    push_bounded(&mut t.rx, &buf);
+                    push_bounded(&mut t.rx, &frame);
                 }
-                buf
+                frame
             }
         };
         Some((RxToken { frame }, TxToken { shared }))
