@@ -8,8 +8,10 @@
 # tree (virt, needs dtc) and memory map (raspi4b): tests/qemu_facts.rs in both crates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/qemu.sh
+. ci/lib/qemu.sh
 case "${1:-}" in
-packages) echo qemu-system-arm; echo device-tree-compiler; echo python3 ;;
+packages) qemu_packages qemu-system-arm; echo device-tree-compiler; echo python3 ;;
 tools) ;;
 test)
     if ! command -v qemu-system-aarch64 >/dev/null; then

@@ -11,19 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-qemu_package() {
-    # The machine image carries qemu-utils from bookworm-backports, which
-    # breaks bookworm's own qemu-system-common: take QEMU from the same suite.
-    if dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q 'install ok installed'; then
-        echo qemu-system-x86
-    elif dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q bpo; then
-        echo qemu-system-x86/bookworm-backports
-        echo qemu-system-common/bookworm-backports
-        echo qemu-system-data/bookworm-backports
-    else
-        echo qemu-system-x86
-    fi
-}
+# shellcheck source=lib/qemu.sh
+. ci/lib/qemu.sh
 
 ensure_kernel_available() {
     if ! apt-cache depends linux-image-cloud-amd64 2>/dev/null | grep -q 'Depends: linux-image-'; then
@@ -34,7 +23,7 @@ ensure_kernel_available() {
 
 case "${1:-}" in
 packages)
-    qemu_package
+    qemu_packages qemu-system-x86
     echo busybox-static
     echo iproute2
     ;;
