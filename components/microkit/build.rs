@@ -34,6 +34,18 @@ fn main() {
     println!("cargo:rerun-if-env-changed=MICROKIT_SDK");
     println!("cargo:rerun-if-changed=sel4/sdk-facts.txt");
     println!("cargo:rerun-if-changed=sel4/vetted-pd.ld");
+    // The wall-clock floor of PDs on boards without a real-time clock
+    // (src/sel4/clock.rs): SOURCE_DATE_EPOCH for reproducible builds, else now.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let epoch = env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    println!("cargo:rustc-env=VETTED_BUILD_EPOCH={epoch}");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }

@@ -138,6 +138,19 @@ pub mod sel4 {
     pub fn counter() -> (u64, u64) {
         crate::backend::counter()
     }
+
+    /// Time since boot, from the counter.
+    pub fn uptime() -> core::time::Duration {
+        crate::backend::clock::uptime()
+    }
+
+    /// Seconds since the Unix epoch: from a PL031 real-time clock the PD
+    /// maps read-only as `vetted_rtc` (QEMU `virt`), else the runtime's
+    /// build time plus the time since boot (boards without a battery-backed
+    /// clock, such as the Raspberry Pi 4). See `src/sel4/clock.rs`.
+    pub fn unix_time() -> u64 {
+        crate::backend::clock::unix_time()
+    }
 }
 
 /// Support for the macros; not part of the API.

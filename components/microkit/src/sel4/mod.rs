@@ -21,6 +21,7 @@
 #![allow(unsafe_code)]
 
 mod alloc;
+pub(crate) mod clock;
 mod rng;
 pub(crate) mod start;
 mod sys;
