@@ -95,6 +95,17 @@ pub const AUX: Region = Region {
 /// Mini UART interrupt (SPI 93, shared with SPI1/SPI2 through AUX).
 pub const MINI_UART_IRQ: u32 = spi(93);
 
+/// System timer (`timer@7e003000`, `brcm,bcm2835-system-timer`, 1 MHz): see
+/// [`crate::systimer`].
+pub const SYSTEM_TIMER: Region = Region {
+    base: 0xfe00_3000,
+    size: 0x1000,
+};
+/// System timer compare channel 1 interrupt (SPI 65, level; channel N is SPI 64 + N).
+pub const SYSTEM_TIMER_IRQ_C1: u32 = spi(65);
+/// System timer compare channel 3 interrupt (SPI 67, level).
+pub const SYSTEM_TIMER_IRQ_C3: u32 = spi(67);
+
 /// RNG200 hardware random number generator (`rng@7e104000`, `brcm,bcm2711-rng200`).
 pub const RNG200: Region = Region {
     base: 0xfe10_4000,

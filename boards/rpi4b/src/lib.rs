@@ -7,6 +7,8 @@
 //! * [`genet`]: the GENET v5 Ethernet driver, a smoltcp `phy::Device`. **Tested against a
 //!   register-level model only, not yet on real hardware.**
 //! * [`rng200`]: the hardware random number generator.
+//! * [`systimer`]: the 1 MHz system timer (periodic work of PDs; the kernel keeps the ARM
+//!   generic timer).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,3 +18,4 @@ pub mod genet;
 #[path = "../../qemu_virt_aarch64/src/hal.rs"]
 pub mod hal;
 pub mod rng200;
+pub mod systimer;

@@ -75,6 +75,10 @@ fn facts_match_qemus_raspi4b() {
         covering(&map, facts::MAILBOX.base).contains(&"bcm2835-mbox"),
         "mailbox"
     );
+    assert!(
+        starts(&map, facts::SYSTEM_TIMER, "bcm2835-sys-timer"),
+        "system timer"
+    );
     // What QEMU leaves out: nothing answers at the GENET or the RNG200 but the
     // catch-all peripherals window.
     for (r, has) in [
