@@ -61,9 +61,8 @@ pub struct Platform {
     seeded: bool,
     /// Timer interrupts taken.
     ticks: u64,
-    /// When (uptime) and for when the timer was last armed.
-    armed_at: Duration,
-    armed_for: Duration,
+    /// When (uptime) the start-up check armed the timer.
+    check_armed_at: Duration,
     /// NIC interrupts taken.
     nic_irqs: u64,
     /// Whether a device reset request or an ack error was reported already.
@@ -122,24 +121,17 @@ impl Platform {
                 None
             }
         };
-        let mut p = Platform {
+        let p = Platform {
             nic,
             seeded,
             ticks: 0,
-            armed_at: Duration::ZERO,
-            armed_for: Duration::ZERO,
+            check_armed_at: microkit::sel4::uptime(),
             nic_irqs: 0,
             reported_reset: false,
             reported_ack: false,
         };
-        p.arm(CHECK_DELAY);
+        microkit::sel4::timer::set_timeout(CHECK_DELAY);
         p
-    }
-
-    fn arm(&mut self, after: Duration) {
-        self.armed_at = microkit::sel4::uptime();
-        self.armed_for = after;
-        microkit::sel4::timer::set_timeout(after);
     }
 
     /// The server's clock.
@@ -200,11 +192,12 @@ impl Platform {
         if channels.contains(TIMER) {
             self.ticks += 1;
             if self.ticks == 1 {
-                let late = microkit::sel4::uptime().saturating_sub(self.armed_at);
+                // (Later than the check's period when init took longer.)
+                let after = microkit::sel4::uptime().saturating_sub(self.check_armed_at);
                 debug_println!(
-                    "netserver: timer interrupt (INTID 30) after {} us, armed for {} us",
-                    late.as_micros(),
-                    self.armed_for.as_micros()
+                    "netserver: timer interrupt (INTID 30) {} us after arming it for {} us",
+                    after.as_micros(),
+                    CHECK_DELAY.as_micros()
                 );
             }
         }
@@ -218,7 +211,7 @@ impl Platform {
                 let d = s
                     .poll_delay(now.instant)
                     .map_or(MAX_DELAY, |d| Duration::from_micros(d.total_micros()));
-                self.arm(d.clamp(MIN_DELAY, MAX_DELAY));
+                microkit::sel4::timer::set_timeout(d.clamp(MIN_DELAY, MAX_DELAY));
             }
             None if self.ticks == 0 => {}
             None => microkit::sel4::timer::cancel(),
