@@ -152,12 +152,33 @@ netserver_testbed() {
         QEMU_BOOT_TIMEOUT=$QEMU_BOOT_TIMEOUT nice cargo test --locked -q -p netserver-pd --test sel4_virt -- --nocapture
 }
 
+# Program images of system/sel4/node-a-virt.system whose crate does not build for seL4 yet.
+node_a_not_cross() {
+    cargo metadata --format-version 1 --no-deps --locked | python3 -c '
+import json, sys, xml.etree.ElementTree as ET
+m = json.load(sys.stdin)
+bins = {t["name"]: p for p in m["packages"] for t in p["targets"] if "bin" in t["kind"]}
+out = []
+for e in ET.parse("system/sel4/node-a-virt.system").iter("program_image"):
+    b = e.get("path").removesuffix(".elf")
+    p = bins.get(b)
+    if p is None or not ((p.get("metadata") or {}).get("vetted") or {}).get("cross"):
+        if b not in out: out.append(b)
+print(" ".join(out))'
+}
+
 # The demo (ci/demo.sh) with node A on seL4: node B (echo) on the host backend with
 # VETTED_NIC=udp:PB:PA, node A (policyrepo, trust, netserver, client, intruder, lowball)
 # booted in QEMU virt with -netdev dgram from 127.0.0.1:PA to 127.0.0.1:PB.
 # Prints BOOT-TIME lines (QEMU start to the first app output).
 node_a_virt() {
     local sys=system/sel4/node-a-virt.system demo=target/demo rel=target/release
+    local missing
+    missing=$(node_a_not_cross)
+    if [ -n "$missing" ]; then
+        echo "SKIP (node A on seL4): not yet built for seL4 (their crates are not cross = true): $missing"
+        return 0
+    fi
     nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
         -p demo-apps -p kn -p vetted-policy
     KN=$rel/kn VETTED_POLICY=$rel/vetted-policy DEMO_OUT=$demo policies/demo/rebuild.sh bundles >/dev/null
@@ -252,7 +273,7 @@ bench)
     cargo build --locked --release -p vetted -p pd-bench >/dev/null 2>&1
     timeout 120 target/release/vetted run system/pd-bench.system 2>&1 | grep -E "pd-bench: [0-9]|ratio" || true
     echo "== demo node A on seL4 (QEMU virt) against node B on the host: QEMU start -> first app result, 3 boots"
-    for _ in 1 2 3; do node_a_virt | grep BOOT-TIME; done
+    for _ in 1 2 3; do node_a_virt | grep -E "BOOT-TIME|SKIP|FAIL" || true; done
     echo "== PD ELF sizes and memory (qemu_virt_aarch64 debug builds; node A = system/sel4/node-a-virt.system)"
     python3 - target/sel4/qemu_virt_aarch64-debug/*/*.elf <<'PY'
 import os, struct, sys
