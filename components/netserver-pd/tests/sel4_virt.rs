@@ -4,15 +4,78 @@
 //! (the real netserver with stand-in policy PDs and a client, see
 //! `src/bin/netserver-testpd/sel4.rs`), booted from its Microkit loader image.
 //!
+//! Node B loses the second ESP frame node A sends (the TCP SYN; the first is
+//! the UDP datagram, answered before the TCP connection starts): the
+//! connection is only made if node A's smoltcp retransmits the SYN, and
+//! nothing but the netserver's timer (INTID 30) wakes it for that. So this
+//! also checks that the timer drives smoltcp's timers.
+//!
 //! Needs the image, so it runs only when `NETSERVER_SEL4_LOADER` names it
 //! (`ci/sel4.sh test` builds it with `tools/vetted-image.sh` and sets it);
 //! otherwise it says it skipped.
 
 mod common;
 
-use common::with_node_b;
+use common::with_node_b_on;
+use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::time::Instant;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Node B's NIC, losing the `lose`-th inbound ESP frame (1-based).
+struct Lossy<D> {
+    inner: D,
+    lose: usize,
+    esp_seen: usize,
+    lost: Arc<AtomicUsize>,
+}
+
+struct Rx(Vec<u8>);
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+fn is_esp(frame: &[u8]) -> bool {
+    frame.len() > 23 && frame[12..14] == [0x08, 0x00] && frame[23] == 50
+}
+
+impl<D: Device> Device for Lossy<D> {
+    type RxToken<'a>
+        = Rx
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = D::TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(Rx, D::TxToken<'_>)> {
+        let (rx, tx) = self.inner.receive(now)?;
+        let frame = phy::RxToken::consume(rx, |f| f.to_vec());
+        if is_esp(&frame) {
+            self.esp_seen += 1;
+            if self.esp_seen == self.lose {
+                // Lost: node B polls again and takes the next frame then.
+                self.lost.fetch_add(1, Ordering::SeqCst);
+                return None;
+            }
+        }
+        Some((Rx(frame), tx))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<D::TxToken<'_>> {
+        self.inner.transmit(now)
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
 
 #[test]
 fn sel4_netserver_in_qemu_echoes_over_esp_with_a_host_node() {
@@ -24,7 +87,15 @@ fn sel4_netserver_in_qemu_echoes_over_esp_with_a_host_node() {
     };
     let timeout = std::env::var("QEMU_BOOT_TIMEOUT").unwrap_or_else(|_| "120".into());
     let boot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/vetted-boot.py");
-    let (ok, out) = with_node_b(|pa, pb| {
+    let lost = Arc::new(AtomicUsize::new(0));
+    let l2 = lost.clone();
+    let lossy = move |inner| Lossy {
+        inner,
+        lose: 2,
+        esp_seen: 0,
+        lost: l2,
+    };
+    let (ok, out) = with_node_b_on(lossy, |pa, pb| {
         let out = Command::new("python3")
             .arg(&boot)
             .args(["--timeout", &timeout, "--quiet", "--first", "testpd client: udp sendto"])
@@ -64,4 +135,9 @@ fn sel4_netserver_in_qemu_echoes_over_esp_with_a_host_node() {
     });
     println!("{out}");
     assert!(ok, "the seL4 node A did not echo through node B:\n{out}");
+    assert_eq!(
+        lost.load(Ordering::SeqCst),
+        1,
+        "node B lost no SYN: the retransmission was not tested"
+    );
 }
