@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Boots a seL4 image in QEMU and checks its serial console (used by ci/sel4.sh).
 
-    vetted-boot.py --timeout S --expect TEXT... [--fail TEXT...] [--first TEXT]
-                   [--send-after MARKER TEXT] [--log FILE] -- QEMU COMMAND...
+    vetted-boot.py --timeout S --expect TEXT... [--count TEXT N...] [--fail TEXT...]
+                   [--first TEXT] [--send-after MARKER TEXT] [--log FILE] -- QEMU COMMAND...
 
-Passes (exit 0) when every --expect text has appeared on the console, fails
+Passes (exit 0) when every --expect text has appeared on the console (and
+every --count text at least N times: e.g. a line several PDs print), fails
 (exit 1) on any --fail text, on a timeout, or when QEMU exits first. QEMU is
 killed at the end in every case (it never exits on its own). Prints the wall
 time from QEMU's start to the first --first text (the first application
@@ -15,6 +16,8 @@ import argparse, os, selectors, signal, subprocess, sys, time
 ap = argparse.ArgumentParser()
 ap.add_argument("--timeout", type=float, default=60)
 ap.add_argument("--expect", action="append", default=[])
+ap.add_argument("--count", nargs=2, action="append", default=[], metavar=("TEXT", "N"),
+                help="TEXT must appear at least N times")
 ap.add_argument("--fail", action="append", default=[])
 ap.add_argument("--first")
 ap.add_argument("--log")
@@ -57,6 +60,10 @@ try:
         for e in a.expect:
             if e not in seen and e in text:
                 seen[e] = now
+        for e, n in a.count:
+            key = f"{e} (x{n})"
+            if key not in seen and text.count(e) >= int(n):
+                seen[key] = now
         for pair in list(a.send_after):
             if pair[0] in text:
                 a.send_after.remove(pair)
@@ -65,7 +72,7 @@ try:
         for f in a.fail:
             if f in text:
                 verdict = f"failure text on the console: {f!r}"
-        if verdict is None and len(seen) == len(a.expect):
+        if verdict is None and len(seen) == len(a.expect) + len(a.count):
             verdict = "ok"
 finally:
     try:
@@ -84,7 +91,8 @@ if first is not None:
     print(f"BOOT-TIME first-output {first:.3f} s")
 if seen:
     print(f"BOOT-TIME all-expected {max(seen.values()):.3f} s")
-missing = [e for e in a.expect if e not in seen]
+missing = [e for e in a.expect if e not in seen] + [
+    f"{e} (x{n})" for e, n in a.count if f"{e} (x{n})" not in seen]
 if verdict != "ok":
     print(f"FAIL: {verdict}; missing: {missing}")
     sys.exit(1)

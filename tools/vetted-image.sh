@@ -12,6 +12,13 @@
 #          --config C   debug (default; PDs print through the kernel), release, benchmark
 #          --system F   system description (default system/example.system)
 #          --out DIR    output directory (default target/sel4/<board>-<config>/<system name>)
+#          --search-path DIR   also look there for program images and prefill_path files
+#                       (repeatable; e.g. target/demo for the demo's policy bundles)
+#          --net LOCAL:REMOTE  qemu/qemu-cmd on virt: a virtio-net card (MAC --mac, default
+#                       02:00:00:00:00:01, node A of the demo) on QEMU's dgram network, one
+#                       Ethernet frame per UDP datagram from 127.0.0.1:LOCAL to 127.0.0.1:REMOTE
+#                       (a host node with VETTED_NIC=udp:REMOTE:LOCAL is on the other end)
+#          --mac MAC    the card's MAC address
 #
 # Needs MICROKIT_SDK (the Microkit 2.3.0 SDK directory). The PDs themselves build without it
 # (cargo build --release --target aarch64-unknown-none); only the image needs the SDK's tool,
@@ -25,12 +32,16 @@ die() { echo "vetted-image: $*" >&2; exit 1; }
 
 cmd=${1:-}; [ $# -gt 0 ] && shift
 BOARD=qemu_virt_aarch64 CONFIG=debug SYSTEM=system/example.system OUT=
+SEARCH=() NET= MAC=02:00:00:00:00:01
 while [ $# -gt 0 ]; do
     case $1 in
     --board) BOARD=$2; shift 2 ;;
     --config) CONFIG=$2; shift 2 ;;
     --system) SYSTEM=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --search-path) SEARCH+=("$2"); shift 2 ;;
+    --net) NET=$2; shift 2 ;;
+    --mac) MAC=$2; shift 2 ;;
     *) die "unknown option $1" ;;
     esac
 done
@@ -96,7 +107,7 @@ sys.exit(1)' "$bin") || die "no cargo binary named $bin (program_image $img in $
     for img in $images; do
         cp "target/aarch64-unknown-none/release/${img%.elf}" "$OUT/$img"
     done
-    "$MICROKIT_SDK/bin/microkit" "$SYSTEM" --search-path "$OUT" --board "$BOARD" \
+    "$MICROKIT_SDK/bin/microkit" "$SYSTEM" --search-path "$OUT" "${SEARCH[@]}" --board "$BOARD" \
         --config "$CONFIG" -o "$OUT/loader.img" -r "$OUT/report.txt"
     echo "image: $OUT/loader.img"
 }
@@ -106,7 +117,14 @@ qemu_cmd() {
     addr=$(loader_addr)
     case $BOARD in
     qemu_virt_aarch64)
-        echo "qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m size=2G -nographic -serial mon:stdio -device loader,file=$OUT/loader.img,addr=$addr,cpu-num=0" ;;
+        local net=
+        if [ -n "$NET" ]; then
+            local l=${NET%%:*} r=${NET#*:}
+            case "$l:$r" in *[!0-9:]* | :* | *: ) die "--net wants LOCALPORT:REMOTEPORT, not $NET" ;; esac
+            # the first virtio-mmio device lands in slot 31 (0x0a003e00, INTID 79)
+            net=" -netdev dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$l,remote.type=inet,remote.host=127.0.0.1,remote.port=$r -device virtio-net-device,netdev=n0,mac=$MAC"
+        fi
+        echo "qemu-system-aarch64 -machine virt,virtualization=on -cpu cortex-a53 -m size=2G -nographic -serial mon:stdio -device loader,file=$OUT/loader.img,addr=$addr,cpu-num=0$net" ;;
     rpi4b_2gb)
         # the console is the mini UART = QEMU's second serial port; raspi4b has a fixed 2 GB
         echo "qemu-system-aarch64 -machine raspi4b -nographic -serial null -serial mon:stdio -device loader,file=$OUT/loader.img,addr=$addr,cpu-num=0" ;;

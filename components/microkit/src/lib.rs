@@ -151,6 +151,14 @@ pub mod sel4 {
     pub fn unix_time() -> u64 {
         crate::backend::clock::unix_time()
     }
+
+    /// The EL1 physical timer as a one-shot timer for one PD (interrupt
+    /// INTID 30 on `qemu_virt_aarch64` and `rpi4b_*`); see `src/sel4/timer.rs`.
+    pub mod timer {
+        pub use crate::backend::timer::{cancel, expired, set_deadline, set_timeout};
+    }
+
+    pub use crate::backend::setvar::SetVar;
 }
 
 /// Support for the macros; not part of the API.

@@ -2,8 +2,11 @@
 //!
 //! - init: asks the policy repository (channel 2, `buf_2`) for the node's
 //!   network configuration, the application profiles and the hand-keyed
-//!   SAs; opens the host NIC from `VETTED_NIC`; raises channel 3 when the
-//!   NIC has frames and channel 4 every 10 ms (host event sources).
+//!   SAs; then opens the NIC (channel 3: its events) and the timer (channel
+//!   4). Host (`src/pd/host.rs`): the NIC of `VETTED_NIC`, a 10 ms tick.
+//!   seL4 (`src/pd/sel4.rs`): QEMU virt's virtio-net card and the ARM
+//!   generic timer, armed for smoltcp's next deadline; the random source
+//!   seeded from the device tree (no seed, no network).
 //! - applications call on channels 10..=61 (`buf_<id>`), through
 //!   `ipc::rpc`, with `netserver_api::Request`; the answer is
 //!   `Result<Response, Error>`. The channel names the application.
@@ -11,17 +14,27 @@
 //!   dead, hung or erring trust PD or policy repository means refusal.
 //! - after every event the applications whose sockets changed are notified
 //!   on their channel.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+#[cfg_attr(target_os = "none", path = "pd/sel4.rs")]
+#[cfg_attr(not(target_os = "none"), path = "pd/host.rs")]
+mod platform;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
 use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
-use netserver::stack::{NetConfig, NetServer, Now};
+use netserver::stack::{NetConfig, NetServer};
 use netserver::vet::{Authority, Unreachable};
 use netserver_api::{Error, Request, Response, MAX_MESSAGE};
-use netserver_pd::nic::HostNic;
 use netserver_pd::rpc::Client;
+use platform::{Nic, Platform};
 use policyrepo_api::AppProfile;
-use smoltcp::time::Instant as SmolInstant;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use trust_api::{Action, Decision};
 
 const TRUST: Channel = Channel::new(1);
@@ -29,8 +42,8 @@ const REPO: Channel = Channel::new(2);
 const NIC: Channel = Channel::new(3);
 const TIMER: Channel = Channel::new(4);
 const FIRST_APP: usize = 10;
-const TICK: Duration = Duration::from_millis(10);
-/// How long the trust PD and the repository may take to answer.
+/// How long the trust PD and the repository may take to answer (host; seL4
+/// has no call timeout).
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// An rpc buffer holds a request or a reply of at most this many bytes.
 const RPC_MAX: usize = MAX_MESSAGE + 1024;
@@ -77,36 +90,25 @@ impl Authority for Remote {
 }
 
 struct Pd {
-    server: Option<NetServer<HostNic>>,
+    server: Option<NetServer<Nic>>,
     remote: Remote,
-    start: Instant,
+    platform: Platform,
 }
 
 impl Pd {
-    fn now(&self) -> Now {
-        Now {
-            instant: SmolInstant::from_micros(
-                i64::try_from(self.start.elapsed().as_micros()).unwrap_or(i64::MAX),
-            ),
-            unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        }
-    }
-
     fn poll_and_notify(&mut self) {
-        let now = self.now();
-        let Some(server) = self.server.as_mut() else {
-            return;
-        };
-        server.poll(now.instant);
-        for owner in server.take_ready() {
-            if let Ok(id) = usize::try_from(owner) {
-                if (FIRST_APP..=61).contains(&id) {
-                    Channel::new(id).notify();
+        let now = self.platform.now();
+        if let Some(server) = self.server.as_mut() {
+            server.poll(now.instant);
+            for owner in server.take_ready() {
+                if let Ok(id) = usize::try_from(owner) {
+                    if (FIRST_APP..=61).contains(&id) {
+                        Channel::new(id).notify();
+                    }
                 }
             }
         }
+        self.platform.after_poll(self.server.as_mut(), now);
     }
 }
 
@@ -114,10 +116,9 @@ impl Handler for Pd {
     type Error = core::convert::Infallible;
 
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
+        self.platform.events(self.server.as_mut(), channels);
         self.poll_and_notify();
-        if channels.contains(NIC) {
-            let _ = NIC.irq_ack();
-        }
+        self.platform.ack(channels);
         Ok(())
     }
 
@@ -126,7 +127,7 @@ impl Handler for Pd {
         let Ok(buf) = MemoryRegion::by_name(&format!("buf_{id}")) else {
             return Ok(MessageInfo::new(ipc::rpc::ServerError::Buffer.label(), 0));
         };
-        let now = self.now();
+        let now = self.platform.now();
         let owner = u32::try_from(id).unwrap_or(u32::MAX);
         let rpc = ipc::rpc::Server::<RPC_MAX>::new(buf);
         let server = &mut self.server;
@@ -148,7 +149,7 @@ fn region(name: &str) -> Option<MemoryRegion> {
 }
 
 fn init() -> Pd {
-    let start = Instant::now();
+    let platform = Platform::new();
     let trust = region("buf_1").map(|b| Client::new(TRUST, b, CALL_TIMEOUT));
     let mut pd = Pd {
         server: None,
@@ -156,7 +157,7 @@ fn init() -> Pd {
             apps: Vec::new(),
             trust,
         },
-        start,
+        platform,
     };
     let Some(repo) = region("buf_2").map(|b| Client::new(REPO, b, CALL_TIMEOUT)) else {
         debug_println!("netserver: no buf_2 to reach the policy repository: serving nothing");
@@ -202,31 +203,27 @@ fn init() -> Pd {
             return pd;
         }
     };
-    let nic = match HostNic::open(std::env::var("VETTED_NIC").ok().as_deref()) {
-        Ok(n) => n,
+    let Some(nic) = pd.platform.take_nic(network.mac) else {
+        debug_println!("netserver: no NIC: serving nothing");
+        return pd;
+    };
+    // The interface's random seed (TCP initial sequence numbers): without a
+    // random source there is no network (fail closed).
+    let _seed = match netserver_pd::entropy::stack_seed() {
+        Ok(s) => s,
         Err(e) => {
-            debug_println!("netserver: {e}: no network");
-            match HostNic::open(None) {
-                Ok(n) => n,
-                Err(_) => return pd,
-            }
+            debug_println!("netserver: no random source ({e}): no network");
+            return pd;
         }
     };
-    if let Some(fd) = nic.fd() {
-        if let Err(e) = microkit::host::irq_on_readable(NIC, fd) {
-            debug_println!("netserver: NIC events: {e}");
-        }
-    }
-    if let Err(e) = microkit::host::irq_every(TIMER, TICK) {
-        debug_println!("netserver: timer: {e}");
-    }
     // The node's name (the `node` action attribute) comes from the bundle.
     let node = network.node.clone();
     let n_apps = apps.len();
     let n_sas = sas.len();
     pd.remote.apps = apps.clone();
-    let cfg = NetConfig::new(&node, network, apps, sas);
-    let now = pd.now();
+    let mut cfg = NetConfig::new(&node, network, apps, sas);
+    pd.platform.limits(&mut cfg);
+    let now = pd.platform.now();
     match NetServer::new(nic, cfg, now.instant) {
         Ok(s) => {
             debug_println!("netserver: up ({n_apps} applications, {n_sas} SAs)");
@@ -234,7 +231,12 @@ fn init() -> Pd {
         }
         Err(e) => debug_println!("netserver: configuration refused: {e:?}: serving nothing"),
     }
+    pd.poll_and_notify();
     pd
 }
 
-microkit::protection_domain!(init);
+// seL4: the stack holds an RPC request and reply buffer (2 x 65 KiB) plus
+// ring and smoltcp frames; the heap holds the sockets (128 KiB of buffers
+// per TCP or UDP socket, up to 16 listening backlog sockets per Listen),
+// the nonce memory and the configuration: see `Platform::limits`.
+microkit::protection_domain!(init, stack_size = 0x80000, heap_size = 0x200_0000);

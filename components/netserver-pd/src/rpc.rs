@@ -4,10 +4,10 @@
 //! dead or hung callee is an error, never a hang. Both services answer
 //! `Result<Response, Error>`.
 
+use alloc::vec;
+use core::time::Duration;
 use microkit::{Channel, MemoryRegion, MessageInfo};
 use serde::{de::DeserializeOwned, Serialize};
-use std::time::Duration;
-use std::vec;
 
 /// Why a call gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

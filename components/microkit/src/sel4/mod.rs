@@ -23,8 +23,10 @@
 mod alloc;
 pub(crate) mod clock;
 mod rng;
+pub(crate) mod setvar;
 pub(crate) mod start;
 mod sys;
+pub(crate) mod timer;
 
 use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -26,7 +26,7 @@ pub fn free_port() -> u16 {
 
 /// Node B: echoes UDP and TCP on port 7 (app `echo`, ESP) and TCP on port
 /// 8 (app `plain`, level bypass) until `stop`; closes connections at EOF.
-pub fn node_b(nic: HostNic, stop: Arc<AtomicBool>) {
+pub fn node_b<D: smoltcp::phy::Device>(nic: D, stop: Arc<AtomicBool>) {
     let t0 = Instant::now();
     let now = || Now {
         instant: smoltcp::time::Instant::from_micros(t0.elapsed().as_micros() as i64),
@@ -50,7 +50,7 @@ pub fn node_b(nic: HostNic, stop: Arc<AtomicBool>) {
             signature: vec![],
         }
     };
-    let mut bind = |b: &mut NetServer<HostNic>, auth: &mut FixedAuthority, app, proto, port| {
+    let mut bind = |b: &mut NetServer<D>, auth: &mut FixedAuthority, app, proto, port| {
         let n = now();
         let Ok(Response::Socket(s)) = b.handle(auth, app, Request::Socket { proto }, n) else {
             panic!()
@@ -177,8 +177,16 @@ pub fn run_node_a(pa: u16, pb: u16, bench: Option<&str>) -> (Outcome, String) {
 
 /// Node B in a thread for the duration of `f`; `f` gets node A's and B's ports.
 pub fn with_node_b<T>(f: impl FnOnce(u16, u16) -> T) -> T {
+    with_node_b_on(|nic| nic, f)
+}
+
+/// [`with_node_b`] with node B's NIC wrapped by `wrap` (e.g. to lose frames).
+pub fn with_node_b_on<D: smoltcp::phy::Device + Send + 'static, T>(
+    wrap: impl FnOnce(HostNic) -> D,
+    f: impl FnOnce(u16, u16) -> T,
+) -> T {
     let (pa, pb) = (free_port(), free_port());
-    let nic_b = HostNic::open(Some(&format!("udp:{pb}:{pa}"))).unwrap();
+    let nic_b = wrap(HostNic::open(Some(&format!("udp:{pb}:{pa}"))).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let b = std::thread::spawn(move || node_b(nic_b, s2));
