@@ -15,7 +15,8 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use netserver_api::{
-    AlgSet, Algorithm, Endpoint, Floor, IpAddr, Level, ProtectionRequest, SecurityContext, Service,
+    AlgSet, Algorithm, Endpoint, Error, Floor, IpAddr, Level, ProtectionRequest, Request, Response,
+    SecurityContext, Service,
 };
 use policyrepo_api::{AppProfile, ManualSa, NetworkConfig, SaDirection};
 use smoltcp::time::Instant;
@@ -287,6 +288,18 @@ impl Testbed {
     pub fn advance(&mut self, secs: u64) {
         self.now.unix += secs;
         self.now.instant += smoltcp::time::Duration::from_secs(secs);
+    }
+
+    /// `owner`'s request to node A at the testbed's time.
+    pub fn call_a(&mut self, owner: u32, req: Request) -> Result<Response, Error> {
+        let now = self.now;
+        self.a.handle(&mut self.auth_a, owner, req, now)
+    }
+
+    /// `owner`'s request to node B at the testbed's time.
+    pub fn call_b(&mut self, owner: u32, req: Request) -> Result<Response, Error> {
+        let now = self.now;
+        self.b.handle(&mut self.auth_b, owner, req, now)
     }
 
     /// A fresh security context for `remote` asking for `protection`.

@@ -17,16 +17,9 @@ fn sock(r: Result<Response, Error>) -> SocketId {
 
 /// Node B: `echo` listening on port 7. Returns the listener.
 fn listen_b(t: &mut Testbed) -> SocketId {
-    let now = t.now;
-    let l = sock(t.b.handle(
-        &mut t.auth_b,
-        APP,
-        Request::Socket { proto: Proto::Tcp },
-        now,
-    ));
+    let l = sock(t.call_b(APP, Request::Socket { proto: Proto::Tcp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
-    let r = t.b.handle(
-        &mut t.auth_b,
+    let r = t.call_b(
         APP,
         Request::Bind {
             sock: l,
@@ -37,17 +30,14 @@ fn listen_b(t: &mut Testbed) -> SocketId {
             ctx,
             credentials: vec![],
         },
-        now,
     );
     assert!(matches!(r, Ok(Response::Bound(_))), "{r:?}");
-    let r = t.b.handle(
-        &mut t.auth_b,
+    let r = t.call_b(
         APP,
         Request::Listen {
             sock: l,
             backlog: 4,
         },
-        now,
     );
     assert_eq!(r, Ok(Response::Ok));
     l
@@ -55,13 +45,7 @@ fn listen_b(t: &mut Testbed) -> SocketId {
 
 /// Node A's `client` connects to B:7; returns (A's socket, B's accepted socket).
 fn connect(t: &mut Testbed, listener: SocketId, prot: ProtectionRequest) -> (SocketId, SocketId) {
-    let now = t.now;
-    let s = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Tcp },
-        now,
-    ));
+    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
     let remote = Endpoint::new(B, 7);
     let ctx = t.ctx(remote, prot);
     let req = Request::Connect {
@@ -70,13 +54,10 @@ fn connect(t: &mut Testbed, listener: SocketId, prot: ProtectionRequest) -> (Soc
         ctx,
         credentials: vec![],
     };
-    assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, req.clone(), now),
-        Err(Error::WouldBlock)
-    );
+    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
     t.pump(50);
     let now = t.now;
-    match t.a.handle(&mut t.auth_a, APP, req, now) {
+    match t.call_a(APP, req) {
         Ok(Response::Connected { local, .. }) => assert_eq!(local.addr, Some(A)),
         other => panic!("{other:?}"),
     }
@@ -99,28 +80,22 @@ fn tcp_over_esp_carries_data_and_reports_protection() {
     let l = listen_b(&mut t);
     let (s, acc) = connect(&mut t, l, ProtectionRequest::default());
     assert!(t.a.take_ready().contains(&APP));
-    let now = t.now;
-    let r = t.a.handle(
-        &mut t.auth_a,
+    let r = t.call_a(
         APP,
         Request::Send {
             sock: s,
             data: b"hello over esp".to_vec(),
         },
-        now,
     );
     assert_eq!(r, Ok(Response::Sent(14)));
     t.pump(50);
     assert!(t.b.take_ready().contains(&APP), "B's app is told data came");
-    let now = t.now;
-    match t.b.handle(
-        &mut t.auth_b,
+    match t.call_b(
         APP,
         Request::Recv {
             sock: acc,
             max_len: 100,
         },
-        now,
     ) {
         Ok(Response::Data {
             data, protection, ..
@@ -134,26 +109,21 @@ fn tcp_over_esp_carries_data_and_reports_protection() {
         other => panic!("{other:?}"),
     }
     // Echo back; A sees B's key and credentials.
-    t.b.handle(
-        &mut t.auth_b,
+    t.call_b(
         APP,
         Request::Send {
             sock: acc,
             data: b"pong".to_vec(),
         },
-        now,
     )
     .unwrap();
     t.pump(50);
-    let now = t.now;
-    match t.a.handle(
-        &mut t.auth_a,
+    match t.call_a(
         APP,
         Request::Recv {
             sock: s,
             max_len: 2,
         },
-        now,
     ) {
         Ok(Response::Data {
             data, protection, ..
@@ -164,16 +134,11 @@ fn tcp_over_esp_carries_data_and_reports_protection() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, Request::GetRemoteKey { sock: s }, now),
+        t.call_a(APP, Request::GetRemoteKey { sock: s }),
         Ok(Response::Key(KEY_B.into()))
     );
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
-            APP,
-            Request::GetRemoteCredentials { sock: s },
-            now
-        ),
+        t.call_a(APP, Request::GetRemoteCredentials { sock: s }),
         Ok(Response::Credentials(vec!["node-b credential".into()]))
     );
     // Every data packet went through ESP, none in the clear.
@@ -183,14 +148,12 @@ fn tcp_over_esp_carries_data_and_reports_protection() {
     assert!(t.b.device().engine().counters().in_decapsulated >= 3);
     // Nothing to read now: would block.
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::Recv {
                 sock: s,
                 max_len: 100
-            },
-            now
+            }
         ),
         Ok(Response::Data {
             data: b"ng".to_vec(),
@@ -203,14 +166,12 @@ fn tcp_over_esp_carries_data_and_reports_protection() {
         })
     );
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::Recv {
                 sock: s,
                 max_len: 100
-            },
-            now
+            }
         ),
         Err(Error::WouldBlock)
     );
@@ -229,15 +190,12 @@ fn algorithm_follows_the_request_and_the_rule_follows_the_socket() {
     let (s, acc) = connect(&mut t, l, req);
     let au = t.a.audit();
     assert_eq!((au.spd_rules, au.sa_refs, au.tcp_ports), (1, 2, 1));
-    let now = t.now;
-    match t.a.handle(
-        &mut t.auth_a,
+    match t.call_a(
         APP,
         Request::GetSockOpt {
             sock: s,
             opt: SockOpt::Protection,
         },
-        now,
     ) {
         Ok(Response::Opt(SockOptValue::Protection(p))) => {
             assert_eq!(p.outbound_algorithm(), Some(Algorithm::AesGcm128));
@@ -245,26 +203,21 @@ fn algorithm_follows_the_request_and_the_rule_follows_the_socket() {
         }
         other => panic!("{other:?}"),
     }
-    t.a.handle(
-        &mut t.auth_a,
+    t.call_a(
         APP,
         Request::Send {
             sock: s,
             data: vec![1; 10],
         },
-        now,
     )
     .unwrap();
     t.pump(50);
-    let now = t.now;
-    match t.b.handle(
-        &mut t.auth_b,
+    match t.call_b(
         APP,
         Request::Recv {
             sock: acc,
             max_len: 100,
         },
-        now,
     ) {
         Ok(Response::Data { protection, .. }) => {
             assert_eq!(protection.algorithm, Some(Algorithm::AesGcm128));
@@ -274,12 +227,9 @@ fn algorithm_follows_the_request_and_the_rule_follows_the_socket() {
     }
     // Close removes the rule, the SA references and the port (after the
     // FIN exchange, bounded by LINGER).
+    assert_eq!(t.call_a(APP, Request::Close { sock: s }), Ok(Response::Ok));
     assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, Request::Close { sock: s }, now),
-        Ok(Response::Ok)
-    );
-    assert_eq!(
-        t.b.handle(&mut t.auth_b, APP, Request::Close { sock: acc }, now),
+        t.call_b(APP, Request::Close { sock: acc }),
         Ok(Response::Ok)
     );
     t.pump(100);
@@ -297,17 +247,10 @@ fn algorithm_follows_the_request_and_the_rule_follows_the_socket() {
 #[test]
 fn udp_sendto_recvfrom_reports_protection_and_sender() {
     let mut t = Testbed::new();
-    let now = t.now;
     // B: echo binds UDP port 7.
-    let u = sock(t.b.handle(
-        &mut t.auth_b,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let u = sock(t.call_b(APP, Request::Socket { proto: Proto::Udp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
-    t.b.handle(
-        &mut t.auth_b,
+    t.call_b(
         APP,
         Request::Bind {
             sock: u,
@@ -318,16 +261,10 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
             ctx,
             credentials: vec![],
         },
-        now,
     )
     .unwrap();
     // A: client sends without binding first (a port comes from the pool).
-    let c = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let c = sock(t.call_a(APP, Request::Socket { proto: Proto::Udp }));
     let remote = Endpoint::new(B, 7);
     for i in 0..3u8 {
         let ctx = t.ctx(remote, ProtectionRequest::default());
@@ -350,15 +287,12 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
     assert_eq!(t.a.audit().spd_rules, 1);
     t.pump(50);
     for i in 0..3u8 {
-        let now = t.now;
-        match t.b.handle(
-            &mut t.auth_b,
+        match t.call_b(
             APP,
             Request::RecvFrom {
                 sock: u,
                 max_len: 1000,
             },
-            now,
         ) {
             Ok(Response::Data {
                 data,
@@ -375,12 +309,10 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
             other => panic!("{other:?}"),
         }
     }
-    let now = t.now;
     // A datagram that would need IP fragmentation is refused, not lost.
     let ctx = t.ctx(remote, ProtectionRequest::default());
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::SendTo {
                 sock: c,
@@ -388,31 +320,26 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
                 ctx,
                 credentials: vec![],
                 data: vec![0; 1373]
-            },
-            now
+            }
         ),
         Err(Error::TooLarge)
     );
     assert_eq!(
-        t.b.handle(&mut t.auth_b, APP, Request::GetRemoteKey { sock: u }, now),
+        t.call_b(APP, Request::GetRemoteKey { sock: u }),
         Ok(Response::Key(KEY_A.into()))
     );
     assert_eq!(
-        t.b.handle(
-            &mut t.auth_b,
+        t.call_b(
             APP,
             Request::RecvFrom {
                 sock: u,
                 max_len: 1000
-            },
-            now
+            }
         ),
         Err(Error::WouldBlock)
     );
-    t.a.handle(&mut t.auth_a, APP, Request::Close { sock: c }, now)
-        .unwrap();
-    t.b.handle(&mut t.auth_b, APP, Request::Close { sock: u }, now)
-        .unwrap();
+    t.call_a(APP, Request::Close { sock: c }).unwrap();
+    t.call_b(APP, Request::Close { sock: u }).unwrap();
     assert!(t.a.audit().is_clean(), "{:?}", t.a.audit());
     assert!(t.b.audit().is_clean(), "{:?}", t.b.audit());
 }
@@ -420,17 +347,10 @@ fn udp_sendto_recvfrom_reports_protection_and_sender() {
 #[test]
 fn level_require_drops_plaintext_for_that_socket() {
     let mut t = Testbed::new();
-    let now = t.now;
     // A: client binds a UDP port at level require.
-    let u = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let u = sock(t.call_a(APP, Request::Socket { proto: Proto::Udp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
-    let port = match t.a.handle(
-        &mut t.auth_a,
+    let port = match t.call_a(
         APP,
         Request::Bind {
             sock: u,
@@ -438,22 +358,15 @@ fn level_require_drops_plaintext_for_that_socket() {
             ctx,
             credentials: vec![],
         },
-        now,
     ) {
         Ok(Response::Bound(e)) => e.port.unwrap(),
         other => panic!("{other:?}"),
     };
     // B: the plain app (floor bypass) sends to it in the clear.
-    let p = sock(t.b.handle(
-        &mut t.auth_b,
-        PLAIN,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let p = sock(t.call_b(PLAIN, Request::Socket { proto: Proto::Udp }));
     let remote = Endpoint::new(A, port);
     let ctx = t.ctx(remote, ProtectionRequest::default());
-    let r = t.b.handle(
-        &mut t.auth_b,
+    let r = t.call_b(
         PLAIN,
         Request::SendTo {
             sock: p,
@@ -462,21 +375,17 @@ fn level_require_drops_plaintext_for_that_socket() {
             credentials: vec![],
             data: b"clear".to_vec(),
         },
-        now,
     );
     assert_eq!(r, Ok(Response::Sent(5)));
     t.pump(50);
     assert_eq!(t.b.device().engine().counters().out_bypassed, 1);
-    let now = t.now;
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::RecvFrom {
                 sock: u,
                 max_len: 100
-            },
-            now
+            }
         ),
         Err(Error::WouldBlock),
         "plaintext never reaches a require socket"
@@ -489,15 +398,9 @@ fn level_require_drops_plaintext_for_that_socket() {
         1
     );
     // The same app on A at level bypass receives it.
-    let q = sock(t.a.handle(
-        &mut t.auth_a,
-        PLAIN,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let q = sock(t.call_a(PLAIN, Request::Socket { proto: Proto::Udp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
-    let port = match t.a.handle(
-        &mut t.auth_a,
+    let port = match t.call_a(
         PLAIN,
         Request::Bind {
             sock: q,
@@ -505,15 +408,13 @@ fn level_require_drops_plaintext_for_that_socket() {
             ctx,
             credentials: vec![],
         },
-        now,
     ) {
         Ok(Response::Bound(e)) => e.port.unwrap(),
         other => panic!("{other:?}"),
     };
     let remote = Endpoint::new(A, port);
     let ctx = t.ctx(remote, ProtectionRequest::default());
-    t.b.handle(
-        &mut t.auth_b,
+    t.call_b(
         PLAIN,
         Request::SendTo {
             sock: p,
@@ -522,19 +423,15 @@ fn level_require_drops_plaintext_for_that_socket() {
             credentials: vec![],
             data: b"clear".to_vec(),
         },
-        now,
     )
     .unwrap();
     t.pump(50);
-    let now = t.now;
-    match t.a.handle(
-        &mut t.auth_a,
+    match t.call_a(
         PLAIN,
         Request::RecvFrom {
             sock: q,
             max_len: 100,
         },
-        now,
     ) {
         Ok(Response::Data {
             data, protection, ..
@@ -551,17 +448,10 @@ fn level_require_drops_plaintext_for_that_socket() {
 fn refusals_leave_nothing_behind_and_say_why() {
     let mut t = Testbed::new();
     t.auth_a.deny.push("client".into());
-    let now = t.now;
-    let s = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Tcp },
-        now,
-    ));
+    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
     let remote = Endpoint::new(B, 7);
     let ctx = t.ctx(remote, ProtectionRequest::default());
-    let r = t.a.handle(
-        &mut t.auth_a,
+    let r = t.call_a(
         APP,
         Request::Connect {
             sock: s,
@@ -569,10 +459,9 @@ fn refusals_leave_nothing_behind_and_say_why() {
             ctx,
             credentials: vec![],
         },
-        now,
     );
     assert_eq!(r, Err(Error::Refused));
-    match t.a.handle(&mut t.auth_a, APP, Request::LastRefusal, now) {
+    match t.call_a(APP, Request::LastRefusal) {
         Ok(Response::Refusal(Some(Refusal::Policy { value, reasons }))) => {
             assert_eq!(value, "DENY");
             assert!(reasons[0].contains("client"), "{reasons:?}");
@@ -589,8 +478,7 @@ fn refusals_leave_nothing_behind_and_say_why() {
         ..Default::default()
     };
     let ctx = t.ctx(remote, low);
-    let r = t.a.handle(
-        &mut t.auth_a,
+    let r = t.call_a(
         APP,
         Request::Connect {
             sock: s,
@@ -598,12 +486,11 @@ fn refusals_leave_nothing_behind_and_say_why() {
             ctx,
             credentials: vec![],
         },
-        now,
     );
     assert_eq!(r, Err(Error::BelowFloor));
     assert_eq!(t.auth_a.asked, asked);
     assert!(matches!(
-        t.a.handle(&mut t.auth_a, APP, Request::LastRefusal, now),
+        t.call_a(APP, Request::LastRefusal),
         Ok(Response::Refusal(Some(Refusal::BelowFloor(_))))
     ));
     // A replayed context.
@@ -614,16 +501,8 @@ fn refusals_leave_nothing_behind_and_say_why() {
         ctx,
         credentials: vec![],
     };
-    assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, req.clone(), now),
-        Err(Error::WouldBlock)
-    );
-    let s2 = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Tcp },
-        now,
-    ));
+    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
+    let s2 = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
     let replay = match req {
         Request::Connect { ctx, .. } => Request::Connect {
             sock: s2,
@@ -633,33 +512,28 @@ fn refusals_leave_nothing_behind_and_say_why() {
         },
         _ => unreachable!(),
     };
+    assert_eq!(t.call_a(APP, replay), Err(Error::Refused));
     assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, replay, now),
-        Err(Error::Refused)
-    );
-    assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, Request::LastRefusal, now),
+        t.call_a(APP, Request::LastRefusal),
         Ok(Response::Refusal(Some(Refusal::Replayed)))
     );
     // Trust unreachable: fail closed.
     t.auth_a.reachable = false;
     let ctx = t.ctx(remote, ProtectionRequest::default());
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::Connect {
                 sock: s2,
                 remote,
                 ctx,
                 credentials: vec![]
-            },
-            now
+            }
         ),
         Err(Error::Refused)
     );
     assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, Request::LastRefusal, now),
+        t.call_a(APP, Request::LastRefusal),
         Ok(Response::Refusal(Some(Refusal::TrustUnavailable)))
     );
     // Unique cannot be given with hand-keyed SAs: refused, nothing held.
@@ -672,26 +546,22 @@ fn refusals_leave_nothing_behind_and_say_why() {
         },
     );
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::Connect {
                 sock: s2,
                 remote,
                 ctx,
                 credentials: vec![]
-            },
-            now
+            }
         ),
         Err(Error::NotSupported)
     );
     // Only s's (pending) connection holds anything.
     let au = t.a.audit();
     assert_eq!((au.spd_rules, au.tcp_ports), (1, 1));
-    t.a.handle(&mut t.auth_a, APP, Request::Close { sock: s }, now)
-        .unwrap();
-    t.a.handle(&mut t.auth_a, APP, Request::Close { sock: s2 }, now)
-        .unwrap();
+    t.call_a(APP, Request::Close { sock: s }).unwrap();
+    t.call_a(APP, Request::Close { sock: s2 }).unwrap();
     t.pump(10);
     t.advance(3);
     t.pump(10);
@@ -703,20 +573,17 @@ fn setsockopt_raises_never_lowers() {
     let mut t = Testbed::new();
     let l = listen_b(&mut t);
     let (s, _acc) = connect(&mut t, l, ProtectionRequest::default());
-    let now = t.now;
     let lower = SockOptValue::RaiseProtection(ProtectionRequest {
         level: Some(Level::Use),
         ..Default::default()
     });
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::SetSockOpt {
                 sock: s,
                 value: lower
-            },
-            now
+            }
         ),
         Err(Error::BelowFloor)
     );
@@ -725,14 +592,12 @@ fn setsockopt_raises_never_lowers() {
         algorithms: AlgSet::of(&[Algorithm::AesGcm128]),
         ..Default::default()
     });
-    match t.a.handle(
-        &mut t.auth_a,
+    match t.call_a(
         APP,
         Request::SetSockOpt {
             sock: s,
             value: raise,
         },
-        now,
     ) {
         Ok(Response::Opt(SockOptValue::Protection(p))) => {
             assert_eq!(p.outbound_algorithm(), Some(Algorithm::AesGcm128))
@@ -745,28 +610,24 @@ fn setsockopt_raises_never_lowers() {
         ..Default::default()
     });
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::SetSockOpt {
                 sock: s,
                 value: widen
-            },
-            now
+            }
         ),
         Err(Error::BelowFloor)
     );
     let au = t.a.audit();
     assert_eq!((au.spd_rules, au.sa_refs), (1, 2));
     let out = t.a.device().engine().counters().out_protected;
-    t.a.handle(
-        &mut t.auth_a,
+    t.call_a(
         APP,
         Request::Send {
             sock: s,
             data: vec![9; 8],
         },
-        now,
     )
     .unwrap();
     t.pump(50);
@@ -796,10 +657,7 @@ fn applications_cannot_touch_each_others_sockets_or_ports() {
         Request::Close { sock: s },
         Request::Accept { sock: s },
     ] {
-        assert_eq!(
-            t.a.handle(&mut t.auth_a, OTHER, req, now),
-            Err(Error::BadSocket)
-        );
+        assert_eq!(t.call_a(OTHER, req), Err(Error::BadSocket));
     }
     // The socket still works for its owner.
     assert!(t
@@ -815,16 +673,10 @@ fn applications_cannot_touch_each_others_sockets_or_ports() {
         )
         .is_ok());
     // `other`'s reserved port 5000 is not for `client`.
-    let u = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let u = sock(t.call_a(APP, Request::Socket { proto: Proto::Udp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
+        t.call_a(
             APP,
             Request::Bind {
                 sock: u,
@@ -834,19 +686,13 @@ fn applications_cannot_touch_each_others_sockets_or_ports() {
                 },
                 ctx,
                 credentials: vec![]
-            },
-            now
+            }
         ),
         Err(Error::AddressInUse)
     );
     // A channel no profile binds gets nothing.
     assert_eq!(
-        t.a.handle(
-            &mut t.auth_a,
-            42,
-            Request::Socket { proto: Proto::Tcp },
-            now
-        ),
+        t.call_a(42, Request::Socket { proto: Proto::Tcp }),
         Err(Error::Refused)
     );
     // An application that exits has its sockets closed.
@@ -867,11 +713,8 @@ fn ten_thousand_connect_close_cycles_leave_nothing_behind() {
             t.advance(1); // contexts stay fresh, old nonces expire
         }
         let (s, acc) = connect(&mut t, l, ProtectionRequest::default());
-        let now = t.now;
-        t.a.handle(&mut t.auth_a, APP, Request::Close { sock: s }, now)
-            .unwrap();
-        t.b.handle(&mut t.auth_b, APP, Request::Close { sock: acc }, now)
-            .unwrap();
+        t.call_a(APP, Request::Close { sock: s }).unwrap();
+        t.call_b(APP, Request::Close { sock: acc }).unwrap();
         t.pump(20);
     }
     t.advance(3);
@@ -888,16 +731,9 @@ fn ten_thousand_connect_close_cycles_leave_nothing_behind() {
 #[test]
 fn the_largest_datagram_crosses_esp_whole() {
     let mut t = Testbed::new();
-    let now = t.now;
-    let u = sock(t.b.handle(
-        &mut t.auth_b,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let u = sock(t.call_b(APP, Request::Socket { proto: Proto::Udp }));
     let ctx = t.ctx(Endpoint::ANY, ProtectionRequest::default());
-    t.b.handle(
-        &mut t.auth_b,
+    t.call_b(
         APP,
         Request::Bind {
             sock: u,
@@ -908,22 +744,15 @@ fn the_largest_datagram_crosses_esp_whole() {
             ctx,
             credentials: vec![],
         },
-        now,
     )
     .unwrap();
-    let c = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Udp },
-        now,
-    ));
+    let c = sock(t.call_a(APP, Request::Socket { proto: Proto::Udp }));
     let remote = Endpoint::new(B, 7);
     let ctx = t.ctx(remote, ProtectionRequest::default());
     let data: Vec<u8> = (0..netserver::stack::MAX_DATAGRAM)
         .map(|i| i as u8)
         .collect();
-    let r = t.a.handle(
-        &mut t.auth_a,
+    let r = t.call_a(
         APP,
         Request::SendTo {
             sock: c,
@@ -932,19 +761,15 @@ fn the_largest_datagram_crosses_esp_whole() {
             credentials: vec![],
             data: data.clone(),
         },
-        now,
     );
     assert_eq!(r, Ok(Response::Sent(data.len() as u32)));
     t.pump(50);
-    let now = t.now;
-    match t.b.handle(
-        &mut t.auth_b,
+    match t.call_b(
         APP,
         Request::RecvFrom {
             sock: u,
             max_len: 65535,
         },
-        now,
     ) {
         Ok(Response::Data { data: got, .. }) => assert_eq!(got, data),
         other => panic!("{other:?}"),
@@ -1054,8 +879,7 @@ fn random_request_sequences_never_panic_and_leave_nothing_behind() {
             },
             _ => Request::GetRemoteKey { sock },
         };
-        let now = t.now;
-        let _ = t.a.handle(&mut t.auth_a, owner, req, now);
+        let _ = t.call_a(owner, req);
         if step % 7 == 0 {
             t.pump(5);
         }
@@ -1081,13 +905,7 @@ fn tcp_over_esp_on_ipv6() {
     use netserver::testbed::{A6, B6};
     let mut t = Testbed::new();
     let l = listen_b(&mut t);
-    let now = t.now;
-    let s = sock(t.a.handle(
-        &mut t.auth_a,
-        APP,
-        Request::Socket { proto: Proto::Tcp },
-        now,
-    ));
+    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
     let remote = Endpoint::new(B6, 7);
     let ctx = t.ctx(remote, ProtectionRequest::default());
     let req = Request::Connect {
@@ -1096,13 +914,10 @@ fn tcp_over_esp_on_ipv6() {
         ctx,
         credentials: vec![],
     };
-    assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, req.clone(), now),
-        Err(Error::WouldBlock)
-    );
+    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
     t.pump(50);
     let now = t.now;
-    match t.a.handle(&mut t.auth_a, APP, req, now) {
+    match t.call_a(APP, req) {
         Ok(Response::Connected { local, .. }) => assert_eq!(local.addr, Some(A6)),
         other => panic!("{other:?}"),
     }
@@ -1116,26 +931,21 @@ fn tcp_over_esp_on_ipv6() {
         }
         other => panic!("{other:?}"),
     };
-    t.a.handle(
-        &mut t.auth_a,
+    t.call_a(
         APP,
         Request::Send {
             sock: s,
             data: b"v6".to_vec(),
         },
-        now,
     )
     .unwrap();
     t.pump(50);
-    let now = t.now;
-    match t.b.handle(
-        &mut t.auth_b,
+    match t.call_b(
         APP,
         Request::Recv {
             sock: acc,
             max_len: 10,
         },
-        now,
     ) {
         // Only AES-GCM-128 SAs exist over IPv6: the algorithm follows.
         Ok(Response::Data {
@@ -1149,7 +959,7 @@ fn tcp_over_esp_on_ipv6() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        t.a.handle(&mut t.auth_a, APP, Request::GetRemoteKey { sock: s }, now),
+        t.call_a(APP, Request::GetRemoteKey { sock: s }),
         Ok(Response::Key(KEY_B.into()))
     );
 }
