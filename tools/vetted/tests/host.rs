@@ -56,6 +56,22 @@ impl Run {
     fn all(&self) -> String {
         format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
     }
+
+    /// The runner exited 0.
+    #[track_caller]
+    fn expect_success(&self) {
+        assert_eq!(self.code, Some(0), "{}", self.all());
+    }
+
+    /// Standard output holds `needle`.
+    #[track_caller]
+    fn expect_out(&self, needle: &str) {
+        assert!(
+            self.stdout.contains(needle),
+            "{needle:?} missing\n{}",
+            self.all()
+        );
+    }
 }
 
 fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
@@ -153,17 +169,9 @@ fn notify_ping_pong() {
         &[],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout.contains("[ping] ping: 1000 round trips"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[pong] pong: answered 1000"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[ping] ping: 1000 round trips");
+    r.expect_out("[pong] pong: answered 1000");
     assert!(
         r.stderr.contains("[vetted] every active PD stopped"),
         "{}",
@@ -189,23 +197,10 @@ fn protected_calls_with_replies_to_an_active_server() {
         &[],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout.contains("[server] server: passive=false"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[client] client: 2000 calls ok"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout
-            .contains("[server] server: 2000 calls from 1 clients, done"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[server] server: passive=false");
+    r.expect_out("[client] client: 2000 calls ok");
+    r.expect_out("[server] server: 2000 calls from 1 clients, done");
 }
 
 #[test]
@@ -235,22 +230,10 @@ fn passive_server_serves_two_clients_one_call_at_a_time() {
         &[],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout.contains("[server2] server: passive=true"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[client1] client1: 2000 calls ok"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[client2] client2: 2000 calls ok"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[server2] server: passive=true");
+    r.expect_out("[client1] client1: 2000 calls ok");
+    r.expect_out("[client2] client2: 2000 calls ok");
     // The server's own check: it would fail with "two calls at once".
     assert!(!r.stderr.contains("crashed"), "{}", r.all());
 }
@@ -268,37 +251,18 @@ fn queue_parts(producer: &str) -> Vec<String> {
 #[test]
 fn queue_moves_100_mib_with_checksums() {
     let r = run(&queue_parts("producer"), &[], Duration::from_secs(120));
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[producer] producer: sent 104857600 bytes"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout
-            .contains("[consumer] consumer: received 104857600 bytes"),
-        "{}",
-        r.all()
-    );
-    assert!(r.stdout.contains("checksum ok"), "{}", r.all());
+    r.expect_success();
+    r.expect_out("[producer] producer: sent 104857600 bytes");
+    r.expect_out("[consumer] consumer: received 104857600 bytes");
+    r.expect_out("checksum ok");
 }
 
 #[test]
 fn garbage_indices_are_a_typed_error_not_a_crash() {
     let r = run(&queue_parts("garbage"), &[], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[garbage] garbage: wrote a bogus tail index"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[consumer] consumer: rejected queue: peer misbehaviour: queue index 3735928559 out of range"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[garbage] garbage: wrote a bogus tail index");
+    r.expect_out("[consumer] consumer: rejected queue: peer misbehaviour: queue index 3735928559 out of range");
     assert!(!r.stderr.contains("crashed"), "{}", r.all());
 }
 
@@ -366,19 +330,9 @@ fn child_crash_goes_to_the_parent_fault_handler() {
     // child is restarted and survives its third life. The crash policy
     // (stop) does not apply to a child whose parent handles it.
     let r = run(&supervised("supervisor"), &[], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[supervisor] supervisor: child 1 faulted (label 6), fault 1"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout
-            .contains("[supervisor] supervisor: child 1 faulted (label 6), fault 2"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[supervisor] supervisor: child 1 faulted (label 6), fault 1");
+    r.expect_out("[supervisor] supervisor: child 1 faulted (label 6), fault 2");
     assert!(
         r.stderr
             .contains("[vetted] fault of 'crasher' delivered to its parent 'supervisor'"),
@@ -391,11 +345,7 @@ fn child_crash_goes_to_the_parent_fault_handler() {
         "{}",
         r.all()
     );
-    assert!(
-        r.stdout.contains("[crasher] crasher: survived"),
-        "{}",
-        r.all()
-    );
+    r.expect_out("[crasher] crasher: survived");
 }
 
 #[test]
@@ -427,7 +377,7 @@ fn handler_error_ends_the_pd_and_is_reported() {
 #[test]
 fn crashed_pd_is_restarted_with_its_memory_kept() {
     let r = run(&crash_parts(true), &["--on-crash", "restart"], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    r.expect_success();
     assert!(
         r.stderr.contains("restarting 'crasher' (restart 1 of 5)"),
         "{}",
@@ -439,16 +389,8 @@ fn crashed_pd_is_restarted_with_its_memory_kept() {
         r.all()
     );
     assert!(!r.stderr.contains("restart 3 of"), "{}", r.all());
-    assert!(
-        r.stdout.contains("[crasher] crasher: life 3"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout.contains("[crasher] crasher: survived"),
-        "{}",
-        r.all()
-    );
+    r.expect_out("[crasher] crasher: life 3");
+    r.expect_out("[crasher] crasher: survived");
 
     // With a single restart allowed, the second crash stops the system.
     let r = run(
@@ -457,11 +399,7 @@ fn crashed_pd_is_restarted_with_its_memory_kept() {
         LIMIT,
     );
     assert_eq!(r.code, Some(1), "{}", r.all());
-    assert!(
-        r.stdout.contains("[crasher] crasher: life 2"),
-        "{}",
-        r.all()
-    );
+    r.expect_out("[crasher] crasher: life 2");
     assert!(!r.stdout.contains("survived"), "{}", r.all());
 }
 
@@ -482,26 +420,17 @@ fn call_in_flight_is_delivered_again_to_a_restarted_server() {
         &["--on-crash", "restart"],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    r.expect_success();
     assert!(
         r.stderr
             .contains("[vetted] PD 'flaky' crashed: killed by signal 6 (SIGABRT)"),
         "{}",
         r.all()
     );
-    assert!(r.stdout.contains("[flaky] flaky: life 2"), "{}", r.all());
+    r.expect_out("[flaky] flaky: life 2");
     // Every reply checked by the client, including the one interrupted.
-    assert!(
-        r.stdout.contains("[client] client: 2000 calls ok"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout
-            .contains("[flaky] server: 1990 calls from 1 clients, done"),
-        "{}",
-        r.all()
-    );
+    r.expect_out("[client] client: 2000 calls ok");
+    r.expect_out("[flaky] server: 1990 calls from 1 clients, done");
 }
 
 fn rpc_parts(client: &str, server: &str) -> Vec<String> {
@@ -517,37 +446,22 @@ fn rpc_parts(client: &str, server: &str) -> Vec<String> {
 #[test]
 fn typed_rpc_answers_and_rejects_misuse_with_typed_errors() {
     let r = run(&rpc_parts("rpcclient", "rpcserver"), &[], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[rpcclient] rpcclient: typed answers and errors ok"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[rpcclient] rpcclient: typed answers and errors ok");
 }
 
 #[test]
 fn typed_rpc_in_message_registers() {
     let r = run(&rpc_parts("regclient", "regserver"), &[], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[regclient] regclient: typed calls in registers ok"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[regclient] regclient: typed calls in registers ok");
 }
 
 #[test]
 fn typed_rpc_client_survives_a_lying_server() {
     let r = run(&rpc_parts("rpcvictim", "evilserver"), &[], LIMIT);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout
-            .contains("[rpcvictim] rpcvictim: every violation typed"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[rpcvictim] rpcvictim: every violation typed");
 }
 
 /// This process's nice value (field 19 of /proc/self/stat).
@@ -572,7 +486,7 @@ fn priorities_become_relative_nice_values() {
         &["--sched", "nice"],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    r.expect_success();
     let base = own_nice();
     for (pd, offset) in [("nice1", 0), ("nice2", 10), ("nice3", 19)] {
         let want = format!("[{pd}] {pd}: nice {}", (base + offset).min(19));
@@ -660,8 +574,8 @@ fn memory_regions_have_their_address_and_permissions() {
         &[],
         LIMIT,
     );
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(r.stdout.contains("[perms] perms: ok"), "{}", r.all());
+    r.expect_success();
+    r.expect_out("[perms] perms: ok");
 }
 
 #[test]
@@ -685,12 +599,8 @@ fn prefilled_region_keeps_its_size() {
         LIMIT,
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(
-        r.stdout.contains("[prefilled] prefilled: ok"),
-        "{}",
-        r.all()
-    );
+    r.expect_success();
+    r.expect_out("[prefilled] prefilled: ok");
 }
 
 #[test]
