@@ -148,8 +148,8 @@ pub fn read_rng200(
     warmup: Duration,
     out: &mut [u8; crate::hwprobe::RNG_BYTES],
 ) -> crate::hwprobe::RngStatus {
-    use board_rpi4b::rng200::{Error, Rng200};
     use crate::hwprobe::RngStatus;
+    use board_rpi4b::rng200::{Error, Rng200};
     // SAFETY: `regs` is the uncached mapping of the RNG200's page, for the
     // PD's life, used only by this PD (the probe); the registers lie in its
     // first 0x28 bytes.

@@ -113,9 +113,9 @@ impl fmt::Display for ProbeError {
         match self {
             Self::NoPage => f.write_str("probe page not mapped (hwprobe)"),
             Self::NotRun => f.write_str("the hardware probe PD did not run"),
-            Self::Faulted(Stage::Rng200) => {
-                f.write_str("reading the RNG200 faulted: this machine has no RNG200 (QEMU raspi4b?)")
-            }
+            Self::Faulted(Stage::Rng200) => f.write_str(
+                "reading the RNG200 faulted: this machine has no RNG200 (QEMU raspi4b?)",
+            ),
             Self::Faulted(Stage::Genet) => {
                 f.write_str("reading the GENET faulted: this machine has no GENET (QEMU raspi4b?)")
             }

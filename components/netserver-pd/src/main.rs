@@ -23,7 +23,10 @@
 
 extern crate alloc;
 
-#[cfg_attr(all(target_os = "none", not(vetted_board = "rpi4b")), path = "pd/sel4.rs")]
+#[cfg_attr(
+    all(target_os = "none", not(vetted_board = "rpi4b")),
+    path = "pd/sel4.rs"
+)]
 #[cfg_attr(all(target_os = "none", vetted_board = "rpi4b"), path = "pd/rpi4b.rs")]
 #[cfg_attr(not(target_os = "none"), path = "pd/host.rs")]
 mod platform;

@@ -76,6 +76,8 @@ microkit::protection_domain!(pd::init, stack_size = 0x4000, heap_size = 0x4000);
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    eprintln!("rpi4b-hwprobe is a seL4 PD of the Raspberry Pi 4 system (system/sel4/node-a-rpi4b.system)");
+    eprintln!(
+        "rpi4b-hwprobe is a seL4 PD of the Raspberry Pi 4 system (system/sel4/node-a-rpi4b.system)"
+    );
     std::process::exit(2);
 }

@@ -22,13 +22,13 @@
 //!   plus uptime: the Pi has no real-time clock.
 
 use super::{NIC, TIMER};
+use board_rpi4b::genet::{Delay, Link};
 use core::time::Duration;
 use microkit::{debug_println, ChannelSet, Child, MemoryRegion, MessageInfo};
 use netserver::stack::{NetConfig, NetServer, Now};
+use netserver_pd::entropy;
 use netserver_pd::genet::{self, Timer, UptimeDelay};
 use netserver_pd::hwprobe::{self, Report, RngStatus};
-use netserver_pd::entropy;
-use board_rpi4b::genet::{Delay, Link};
 use smoltcp::time::Instant as SmolInstant;
 
 /// The NIC type.
@@ -64,6 +64,8 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 const LINK_POLL: Duration = Duration::from_millis(200);
 /// Timer period of the start-up check (its interrupt arrives).
 const CHECK_DELAY: Duration = Duration::from_millis(10);
+/// How long the start-up check polls the timer's compare match.
+const POLL_CHECK: Duration = Duration::from_millis(50);
 /// How long to wait for the probe PD (it normally finished before this PD
 /// started: it has the higher priority).
 const PROBE_WAIT: Duration = Duration::from_millis(100);
@@ -142,7 +144,9 @@ impl Platform {
                         }
                     },
                     other => {
-                        debug_println!("netserver: RNG200 gave no random bytes ({other:?}): no network");
+                        debug_println!(
+                            "netserver: RNG200 gave no random bytes ({other:?}): no network"
+                        );
                         false
                     }
                 };
@@ -165,6 +169,30 @@ impl Platform {
         };
         let timer = match genet::open_timer(MemoryRegion::by_name("systimer").ok()) {
             Ok(mut t) => {
+                // The compare logic itself, by polling its match bit (the
+                // interrupt's arrival is reported by the first tick).
+                let armed = microkit::sel4::uptime();
+                let _ = t.arm_after(1000);
+                let mut matched = None;
+                while microkit::sel4::uptime() < armed + POLL_CHECK {
+                    if t.matched() {
+                        matched = Some(microkit::sel4::uptime().saturating_sub(armed));
+                        break;
+                    }
+                }
+                t.acknowledge();
+                match matched {
+                    Some(d) => debug_println!(
+                        "netserver: system timer C{} compare matched {} us after arming it for 1000 us (polled)",
+                        genet::TIMER_CHANNEL,
+                        d.as_micros()
+                    ),
+                    None => debug_println!(
+                        "netserver: system timer C{} compare did NOT match within {} ms (polled)",
+                        genet::TIMER_CHANNEL,
+                        POLL_CHECK.as_millis()
+                    ),
+                }
                 if let Err(e) = t.arm_after(CHECK_DELAY.as_micros() as u64) {
                     debug_println!("netserver: system timer: {e}");
                 }
@@ -335,7 +363,6 @@ impl Platform {
         }
     }
 }
-
 
 /// A MAC address as `02:00:00:00:00:01`.
 struct Mac([u8; 6]);
