@@ -202,7 +202,7 @@ node_a_virt() {
             --expect "PD 'policyrepo' is now passive!" \
             --expect "PD 'trust' is now passive!" \
             --expect "netserver: virtio-net in slot 31" \
-            --expect "netserver: up (3 applications, 2 SAs)" \
+            --expect "netserver: up (3 applications, 6 SAs)" \
             --expect "netserver: timer interrupt (INTID 30)" \
             --expect "RESULT: echo ok" \
             --count "RESULT: refused as expected" 2 \

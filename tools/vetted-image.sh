@@ -71,6 +71,31 @@ for i in range(phnum):
 PY
 }
 
+# Microkit 2.3.0's tool panics ("range start index .. out of range", capdl/builder.rs:553)
+# when a prefill_path file is more than a page shorter than its memory region (it slices
+# past the file's end for the remaining pages). Work-around: a copy of such a file, padded
+# with zeros to the region's size, goes into $OUT, which is searched first. The PD sees
+# the same bytes either way (the rest of a prefilled region is zero, as on the host).
+pad_prefills() {
+    python3 - "$SYSTEM" "$OUT" "${SEARCH[@]}" <<'PY'
+import os, sys, xml.etree.ElementTree as ET
+system, out, search = sys.argv[1], sys.argv[2], sys.argv[3:]
+for mr in ET.parse(system).iter("memory_region"):
+    name, size = mr.get("prefill_path"), mr.get("size")
+    if not name or not size:
+        continue
+    size = int(size, 0)
+    src = next((os.path.join(d, name) for d in [out] + search
+                if os.path.isfile(os.path.join(d, name))), None)
+    if src is None:
+        continue  # the tool reports the missing file
+    data = open(src, "rb").read()
+    if len(data) < size:
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data + bytes(size - len(data)))
+PY
+}
+
 build_image() {
     need_sdk
     mkdir -p "$OUT"
@@ -107,6 +132,7 @@ sys.exit(1)' "$bin") || die "no cargo binary named $bin (program_image $img in $
     for img in $images; do
         cp "target/aarch64-unknown-none/release/${img%.elf}" "$OUT/$img"
     done
+    pad_prefills
     "$MICROKIT_SDK/bin/microkit" "$SYSTEM" --search-path "$OUT" "${SEARCH[@]}" --board "$BOARD" \
         --config "$CONFIG" -o "$OUT/loader.img" -r "$OUT/report.txt"
     echo "image: $OUT/loader.img"
