@@ -95,6 +95,8 @@ pub struct Platform {
     link: Option<Link>,
     reported_ack: bool,
     reported_link_error: bool,
+    /// The GENET interrupted with no server to take it.
+    nic_orphaned: bool,
 }
 
 /// Reads the probe's page, waiting up to [`PROBE_WAIT`] for it to finish;
@@ -167,6 +169,10 @@ impl Platform {
                 (false, GenetState::Absent)
             }
         };
+        debug_println!(
+            "netserver: no real-time clock on the Pi 4: Unix time is the build time plus uptime ({} now)",
+            microkit::sel4::unix_time()
+        );
         let timer = match genet::open_timer(MemoryRegion::by_name("systimer").ok()) {
             Ok(mut t) => {
                 // The compare logic itself, by polling its match bit (the
@@ -212,6 +218,7 @@ impl Platform {
             link: None,
             reported_ack: false,
             reported_link_error: false,
+            nic_orphaned: false,
         }
     }
 
@@ -266,8 +273,14 @@ impl Platform {
     pub fn events(&mut self, server: Option<&mut NetServer<Nic>>, channels: ChannelSet) {
         let mut nic = server.map(|s| s.device_mut().inner_mut());
         if channels.contains(NIC) {
-            if let Some(nic) = nic.as_deref_mut() {
-                let _ = nic.handle_interrupt();
+            match nic.as_deref_mut() {
+                Some(nic) => {
+                    let _ = nic.handle_interrupt();
+                }
+                // A GENET opened but given up (the server refused its
+                // configuration) keeps its level interrupt raised: leave it
+                // unacknowledged (masked) rather than take it forever.
+                None => self.nic_orphaned = true,
             }
         }
         if channels.contains(TIMER) {
@@ -334,7 +347,7 @@ impl Platform {
     /// cleared in `events`, the GENET's status by its driver).
     pub fn ack(&mut self, channels: ChannelSet) {
         for ch in [NIC, TIMER] {
-            if channels.contains(ch) {
+            if channels.contains(ch) && !(ch == NIC && self.nic_orphaned) {
                 if let Err(e) = ch.irq_ack() {
                     if !self.reported_ack {
                         self.reported_ack = true;
