@@ -11,7 +11,9 @@ fn load(name: &str) -> SystemDescription {
         .join("../../system/sel4")
         .join(name);
     // The prefill files (the demo's bundle and key) only need to exist here.
-    let dir = std::env::temp_dir().join(format!("rpi4b-system-test-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rpi4b-system-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["node-a.bundle", "admin.pub"] {
         std::fs::write(dir.join(f), b"x").unwrap();
@@ -20,7 +22,9 @@ fn load(name: &str) -> SystemDescription {
         search_paths: vec![dir],
         ..sdf::Config::default()
     };
-    sdf::parse_file(&path, &cfg).expect("the system description parses")
+    let sd = sdf::parse_file(&path, &cfg);
+    let _ = std::fs::remove_dir_all(&cfg.search_paths[0]);
+    sd.expect("the system description parses")
 }
 
 fn pd<'a>(sd: &'a SystemDescription, name: &str) -> &'a ProtectionDomain {
