@@ -170,7 +170,8 @@ print(" ".join(out))'
 # The demo (ci/demo.sh) with node A on seL4: node B (echo) on the host backend with
 # VETTED_NIC=udp:PB:PA, node A (policyrepo, trust, netserver, client, intruder, lowball)
 # booted in QEMU virt with -netdev dgram from 127.0.0.1:PA to 127.0.0.1:PB.
-# Prints BOOT-TIME lines (QEMU start to the first app output).
+# Prints BOOT-TIME lines (QEMU start to the first app output: lowball's refusal, the first
+# application to run, see the system file's priorities).
 node_a_virt() {
     local sys=system/sel4/node-a-virt.system demo=target/demo rel=target/release
     local missing
@@ -197,19 +198,28 @@ node_a_virt() {
     if [ $up = 1 ]; then
         python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
             --log target/sel4/qemu_virt_aarch64-debug/node-a-virt/boot.log \
-            --first "RESULT:" \
+            --first "Sec_connect refused" \
             --expect "MON|INFO: Microkit Monitor started!" \
             --expect "PD 'policyrepo' is now passive!" \
             --expect "PD 'trust' is now passive!" \
             --expect "netserver: virtio-net in slot 31" \
             --expect "netserver: up (3 applications, 6 SAs)" \
             --expect "netserver: timer interrupt (INTID 30)" \
-            --expect "RESULT: echo ok" \
+            --expect "requested level Use is below the administrator's floor Require" \
+            --expect "refused by policy (errno 13); why: denied by policy (compliance value DENY)" \
             --count "RESULT: refused as expected" 2 \
+            --expect "connected from 192.0.2.1:" \
+            --expect "TCP echo: \"hello node B, over ESP\" (ESP aes-gcm-256" \
+            --expect "UDP echo from 192.0.2.2:7: \"a datagram for node B\" (ESP aes-gcm-256" \
+            --expect "RESULT: echo ok" \
             --fail "MON|ERROR" --fail "panicked" --fail "RESULT: FAIL" \
             -- $(tools/vetted-image.sh qemu-cmd --system $sys --net "$pa:$pb") || rc=1
     else
         echo "node B did not come up:"; rc=1
+    fi
+    # node B saw the client's bytes arrive over ESP
+    if [ $rc = 0 ] && ! grep -q -E '^\[echo\] TCP [0-9]+ bytes from 192\.0\.2\.1:[0-9]+ \(ESP aes-gcm-256' "$logs/b.log"; then
+        echo "FAIL: node B did not report the client's TCP bytes over ESP"; rc=1
     fi
     kill -TERM "$b_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$b_pid" 2>/dev/null || break; sleep 0.1; done
