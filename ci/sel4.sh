@@ -282,8 +282,12 @@ bench)
     echo "== host backend baseline: the same PD pair under vetted run"
     cargo build --locked --release -p vetted -p pd-bench >/dev/null 2>&1
     timeout 120 target/release/vetted run system/pd-bench.system 2>&1 | grep -E "pd-bench: [0-9]|ratio" || true
-    echo "== demo node A on seL4 (QEMU virt) against node B on the host: QEMU start -> first app result, 3 boots"
+    echo "== demo node A on seL4 (QEMU virt) against node B on the host, 3 boots: QEMU start -> first app output"
+    echo "   (first-output: lowball's refusal; all-expected: the client's TCP and UDP echoes over ESP done)"
     for _ in 1 2 3; do node_a_virt | grep -E "BOOT-TIME|SKIP|FAIL" || true; done
+    if [ -f target/sel4/qemu_virt_aarch64-debug/node-a-virt/loader.img ]; then
+        echo "node A loader image: $(stat -c %s target/sel4/qemu_virt_aarch64-debug/node-a-virt/loader.img) bytes (the PDs' .bss, stacks and heaps included)"
+    fi
     echo "== PD ELF sizes and memory (qemu_virt_aarch64 debug builds; node A = system/sel4/node-a-virt.system)"
     python3 - target/sel4/qemu_virt_aarch64-debug/*/*.elf <<'PY'
 import os, struct, sys
