@@ -24,6 +24,8 @@
 # (cargo build --release --target aarch64-unknown-none); only the image needs the SDK's tool,
 # kernel, loader and monitor. sdcard: see boards/rpi4b/SDCARD.md (dosfstools, mtools,
 # u-boot-tools; the Pi's boot files come from Debian's arm64 packages).
+# prefill_path files shorter than their region are padded with zeros into the output directory
+# (Microkit 2.3.0's tool panics on a prefill more than a page shorter than its region).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -175,5 +177,5 @@ image) build_image ;;
 qemu-cmd) need_sdk; qemu_cmd ;;
 qemu) build_image; c=$(qemu_cmd); echo "$c"; exec $c ;;
 sdcard) sdcard ;;
-*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
