@@ -30,6 +30,9 @@ extern crate alloc;
 #[cfg_attr(all(target_os = "none", vetted_board = "rpi4b"), path = "pd/rpi4b.rs")]
 #[cfg_attr(not(target_os = "none"), path = "pd/host.rs")]
 mod platform;
+#[cfg(target_os = "none")]
+#[path = "pd/sel4_common.rs"]
+mod sel4_common;
 
 use alloc::format;
 use alloc::string::String;

@@ -22,6 +22,7 @@
 //!   plus uptime: the Pi has no real-time clock.
 
 use super::{NIC, TIMER};
+use crate::sel4_common::{self, Mac};
 use board_rpi4b::genet::{Delay, Link};
 use core::time::Duration;
 use microkit::{debug_println, ChannelSet, Child, MemoryRegion, MessageInfo};
@@ -29,7 +30,6 @@ use netserver::stack::{NetConfig, NetServer, Now};
 use netserver_pd::entropy;
 use netserver_pd::genet::{self, Timer, UptimeDelay};
 use netserver_pd::hwprobe::{self, Report, RngStatus};
-use smoltcp::time::Instant as SmolInstant;
 
 /// The NIC type.
 pub type Nic = genet::Nic;
@@ -40,22 +40,6 @@ microkit::memory_region_symbol!(net_dma, size = genet::DMA_SIZE);
 microkit::memory_region_symbol!(systimer, size = 0x1000);
 microkit::memory_region_symbol!(hwprobe, size = 0x1000);
 microkit::setvar_symbol!(net_dma_paddr);
-
-/// Size of every RPC buffer (`buf_<channel>`) in the system descriptions.
-const BUF: usize = 0x20000;
-
-/// The RPC buffers by channel: trust (1), repository (2), applications
-/// (10..=61); the PD serves the applications whose buffer is mapped.
-macro_rules! buffers {
-    ($($name:ident)*) => { $(microkit::memory_region_symbol!($name, size = BUF);)* };
-}
-buffers!(buf_1 buf_2
-    buf_10 buf_11 buf_12 buf_13 buf_14 buf_15 buf_16 buf_17 buf_18 buf_19
-    buf_20 buf_21 buf_22 buf_23 buf_24 buf_25 buf_26 buf_27 buf_28 buf_29
-    buf_30 buf_31 buf_32 buf_33 buf_34 buf_35 buf_36 buf_37 buf_38 buf_39
-    buf_40 buf_41 buf_42 buf_43 buf_44 buf_45 buf_46 buf_47 buf_48 buf_49
-    buf_50 buf_51 buf_52 buf_53 buf_54 buf_55 buf_56 buf_57 buf_58 buf_59
-    buf_60 buf_61);
 
 /// Shortest and longest timer period.
 const MIN_DELAY: Duration = Duration::from_millis(1);
@@ -225,12 +209,7 @@ impl Platform {
     /// The server's clock (the Pi has no RTC: `unix` is the build time plus
     /// uptime).
     pub fn now(&self) -> Now {
-        Now {
-            instant: SmolInstant::from_micros(
-                i64::try_from(microkit::sel4::uptime().as_micros()).unwrap_or(i64::MAX),
-            ),
-            unix: microkit::sel4::unix_time(),
-        }
+        sel4_common::now()
     }
 
     /// The NIC for the server: the GENET programmed with the bundle's `mac`
@@ -264,9 +243,7 @@ impl Platform {
     /// seL4 limits, so that the heap holds the worst case: 16 sockets (4 per
     /// application), 4096 remembered nonces.
     pub fn limits(&self, cfg: &mut NetConfig) {
-        cfg.max_sockets = 16;
-        cfg.max_sockets_per_app = 4;
-        cfg.nonce_capacity = 4096;
+        sel4_common::limits(cfg);
     }
 
     /// Before polling, for the interrupts in `channels`.
@@ -346,16 +323,12 @@ impl Platform {
     /// Acknowledges the interrupts in `channels` (the timer's match was
     /// cleared in `events`, the GENET's status by its driver).
     pub fn ack(&mut self, channels: ChannelSet) {
-        for ch in [NIC, TIMER] {
-            if channels.contains(ch) && !(ch == NIC && self.nic_orphaned) {
-                if let Err(e) = ch.irq_ack() {
-                    if !self.reported_ack {
-                        self.reported_ack = true;
-                        debug_println!("netserver: IRQ ack on channel {}: {e}", ch.index());
-                    }
-                }
-            }
-        }
+        let irqs: &[_] = if self.nic_orphaned {
+            &[TIMER]
+        } else {
+            &[NIC, TIMER]
+        };
+        sel4_common::ack(irqs, channels, &mut self.reported_ack);
     }
 
     /// A child PD faulted: the hardware probe touched a device the machine
@@ -374,19 +347,5 @@ impl Platform {
                 msg.label()
             );
         }
-    }
-}
-
-/// A MAC address as `02:00:00:00:00:01`.
-struct Mac([u8; 6]);
-
-impl core::fmt::Display for Mac {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
     }
 }
