@@ -9,8 +9,9 @@
 #             the runtime self-test (debug and release) on virt, the example's SD card
 #             (vetted-sdcard, which fetches Debian's Pi boot files into its cache once) from
 #             U-Boot on in raspi4b, the seL4 netserver against a host node B
-#             (system/sel4/netserver-testbed-virt.system, netserver-pd's tests/sel4_virt.rs)
-#             and the demo's node A on seL4 (system/sel4/node-a-virt.system) against the
+#             (system/sel4/netserver-testbed-virt.system, netserver-pd's tests/sel4_virt.rs),
+#             the boot checks of trust/policyrepo (trust-check.system) and of the demo apps
+#             (demo-mock.system), and the demo's node A on seL4 (system/sel4/node-a-virt.system) against the
 #             demo's node B on the host backend, over QEMU's dgram network
 #   bench     boot time, ELF sizes and memory per PD, protected-call round trips in QEMU;
 #             node A on seL4: QEMU start to the first app output, its PDs' sizes
@@ -152,6 +153,39 @@ netserver_testbed() {
         QEMU_BOOT_TIMEOUT=$QEMU_BOOT_TIMEOUT nice cargo test --locked -q -p netserver-pd --test sel4_virt -- --nocapture
 }
 
+# The demo's host binaries (release) and policy bundles (target/demo), as ci/demo.sh builds them.
+demo_inputs() {
+    local rel=target/release
+    nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
+        -p demo-apps -p kn -p vetted-policy
+    KN=$rel/kn VETTED_POLICY=$rel/vetted-policy DEMO_OUT=target/demo policies/demo/rebuild.sh bundles >/dev/null
+}
+
+# The boot checks of the trust/policyrepo PDs and of the demo apps (see
+# components/trust-pd/README.md and components/demo-apps/README.md).
+service_checks() {
+    demo_inputs
+    echo "== trust and policyrepo PDs on seL4 (system/sel4/trust-check.system)"
+    tools/vetted-image.sh image --system system/sel4/trust-check.system --search-path target/demo >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/qemu_virt_aarch64-debug/trust-check/boot.log \
+        --expect "trust-check: all checks passed" \
+        --fail "FAILED" --fail "MON|ERROR" --fail "panicked" \
+        -- $(tools/vetted-image.sh qemu-cmd --system system/sel4/trust-check.system)
+    echo "== demo apps and secsock on seL4 without a network (system/sel4/demo-mock.system)"
+    tools/vetted-image.sh image --system system/sel4/demo-mock.system >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/qemu_virt_aarch64-debug/demo-mock/boot.log \
+        --expect "mock-netserver: ok intruder refused by policy" \
+        --expect "mock-netserver: ok lowball refused below its floor" \
+        --expect "mock-netserver: ok client's TCP data echoed back in full" \
+        --expect "mock-netserver: ok client sent its datagram again after a receive timeout" \
+        --expect "mock-netserver: ok echo answered the datagram and the client received it" \
+        --expect "all fresh and distinct" \
+        --fail "FAILED" --fail "MON|ERROR" --fail "panicked" \
+        -- $(tools/vetted-image.sh qemu-cmd --system system/sel4/demo-mock.system)
+}
+
 # Program images of system/sel4/node-a-virt.system whose crate does not build for seL4 yet.
 node_a_not_cross() {
     cargo metadata --format-version 1 --no-deps --locked | python3 -c '
@@ -180,9 +214,7 @@ node_a_virt() {
         echo "SKIP (node A on seL4): not yet built for seL4 (their crates are not cross = true): $missing"
         return 0
     fi
-    nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
-        -p demo-apps -p kn -p vetted-policy
-    KN=$rel/kn VETTED_POLICY=$rel/vetted-policy DEMO_OUT=$demo policies/demo/rebuild.sh bundles >/dev/null
+    demo_inputs
     tools/vetted-image.sh image --system $sys --search-path $demo >/dev/null
     local pa pb logs b_pid rc=0
     read -r pa pb < <(free_ports)
@@ -259,6 +291,7 @@ test)
     selftest benchmark
     echo "== seL4 netserver on QEMU virt against a host node B (system/sel4/netserver-testbed-virt.system)"
     netserver_testbed
+    service_checks
     echo "== demo node A on seL4 (QEMU virt, system/sel4/node-a-virt.system) against node B on the host backend"
     node_a_virt
     echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"
