@@ -9,8 +9,9 @@
 #             the runtime self-test (debug and release) on virt, the example's SD card
 #             (vetted-sdcard, which fetches Debian's Pi boot files into its cache once) from
 #             U-Boot on in raspi4b, the seL4 netserver against a host node B
-#             (system/sel4/netserver-testbed-virt.system, netserver-pd's tests/sel4_virt.rs)
-#             and the demo's node A on seL4 (system/sel4/node-a-virt.system) against the
+#             (system/sel4/netserver-testbed-virt.system, netserver-pd's tests/sel4_virt.rs),
+#             the boot checks of trust/policyrepo (trust-check.system) and of the demo apps
+#             (demo-mock.system), and the demo's node A on seL4 (system/sel4/node-a-virt.system) against the
 #             demo's node B on the host backend, over QEMU's dgram network
 #   bench     boot time, ELF sizes and memory per PD, protected-call round trips in QEMU;
 #             node A on seL4: QEMU start to the first app output, its PDs' sizes
@@ -152,6 +153,39 @@ netserver_testbed() {
         QEMU_BOOT_TIMEOUT=$QEMU_BOOT_TIMEOUT nice cargo test --locked -q -p netserver-pd --test sel4_virt -- --nocapture
 }
 
+# The demo's host binaries (release) and policy bundles (target/demo), as ci/demo.sh builds them.
+demo_inputs() {
+    local rel=target/release
+    nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
+        -p demo-apps -p kn -p vetted-policy
+    KN=$rel/kn VETTED_POLICY=$rel/vetted-policy DEMO_OUT=target/demo policies/demo/rebuild.sh bundles >/dev/null
+}
+
+# The boot checks of the trust/policyrepo PDs and of the demo apps (see
+# components/trust-pd/README.md and components/demo-apps/README.md).
+service_checks() {
+    demo_inputs
+    echo "== trust and policyrepo PDs on seL4 (system/sel4/trust-check.system)"
+    tools/vetted-image.sh image --system system/sel4/trust-check.system --search-path target/demo >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/qemu_virt_aarch64-debug/trust-check/boot.log \
+        --expect "trust-check: all checks passed" \
+        --fail "FAILED" --fail "MON|ERROR" --fail "panicked" \
+        -- $(tools/vetted-image.sh qemu-cmd --system system/sel4/trust-check.system)
+    echo "== demo apps and secsock on seL4 without a network (system/sel4/demo-mock.system)"
+    tools/vetted-image.sh image --system system/sel4/demo-mock.system >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/qemu_virt_aarch64-debug/demo-mock/boot.log \
+        --expect "mock-netserver: ok intruder refused by policy" \
+        --expect "mock-netserver: ok lowball refused below its floor" \
+        --expect "mock-netserver: ok client's TCP data echoed back in full" \
+        --expect "mock-netserver: ok client sent its datagram again after a receive timeout" \
+        --expect "mock-netserver: ok echo answered the datagram and the client received it" \
+        --expect "all fresh and distinct" \
+        --fail "FAILED" --fail "MON|ERROR" --fail "panicked" \
+        -- $(tools/vetted-image.sh qemu-cmd --system system/sel4/demo-mock.system)
+}
+
 # Program images of system/sel4/node-a-virt.system whose crate does not build for seL4 yet.
 node_a_not_cross() {
     cargo metadata --format-version 1 --no-deps --locked | python3 -c '
@@ -170,7 +204,8 @@ print(" ".join(out))'
 # The demo (ci/demo.sh) with node A on seL4: node B (echo) on the host backend with
 # VETTED_NIC=udp:PB:PA, node A (policyrepo, trust, netserver, client, intruder, lowball)
 # booted in QEMU virt with -netdev dgram from 127.0.0.1:PA to 127.0.0.1:PB.
-# Prints BOOT-TIME lines (QEMU start to the first app output).
+# Prints BOOT-TIME lines (QEMU start to the first app output: lowball's refusal, the first
+# application to run, see the system file's priorities).
 node_a_virt() {
     local sys=system/sel4/node-a-virt.system demo=target/demo rel=target/release
     local missing
@@ -179,9 +214,7 @@ node_a_virt() {
         echo "SKIP (node A on seL4): not yet built for seL4 (their crates are not cross = true): $missing"
         return 0
     fi
-    nice cargo build --release --locked -q -p vetted -p netserver-pd -p trust-pd -p policyrepo-pd \
-        -p demo-apps -p kn -p vetted-policy
-    KN=$rel/kn VETTED_POLICY=$rel/vetted-policy DEMO_OUT=$demo policies/demo/rebuild.sh bundles >/dev/null
+    demo_inputs
     tools/vetted-image.sh image --system $sys --search-path $demo >/dev/null
     local pa pb logs b_pid rc=0
     read -r pa pb < <(free_ports)
@@ -197,19 +230,28 @@ node_a_virt() {
     if [ $up = 1 ]; then
         python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
             --log target/sel4/qemu_virt_aarch64-debug/node-a-virt/boot.log \
-            --first "RESULT:" \
+            --first "Sec_connect refused" \
             --expect "MON|INFO: Microkit Monitor started!" \
             --expect "PD 'policyrepo' is now passive!" \
             --expect "PD 'trust' is now passive!" \
             --expect "netserver: virtio-net in slot 31" \
-            --expect "netserver: up (3 applications, 2 SAs)" \
+            --expect "netserver: up (3 applications, 6 SAs)" \
             --expect "netserver: timer interrupt (INTID 30)" \
-            --expect "RESULT: echo ok" \
+            --expect "requested level Use is below the administrator's floor Require" \
+            --expect "refused by policy (errno 13); why: denied by policy (compliance value DENY)" \
             --count "RESULT: refused as expected" 2 \
+            --expect "connected from 192.0.2.1:" \
+            --expect "TCP echo: \"hello node B, over ESP\" (ESP aes-gcm-256" \
+            --expect "UDP echo from 192.0.2.2:7: \"a datagram for node B\" (ESP aes-gcm-256" \
+            --expect "RESULT: echo ok" \
             --fail "MON|ERROR" --fail "panicked" --fail "RESULT: FAIL" \
             -- $(tools/vetted-image.sh qemu-cmd --system $sys --net "$pa:$pb") || rc=1
     else
         echo "node B did not come up:"; rc=1
+    fi
+    # node B saw the client's bytes arrive over ESP
+    if [ $rc = 0 ] && ! grep -q -E '^\[echo\] TCP [0-9]+ bytes from 192\.0\.2\.1:[0-9]+ \(ESP aes-gcm-256' "$logs/b.log"; then
+        echo "FAIL: node B did not report the client's TCP bytes over ESP"; rc=1
     fi
     kill -TERM "$b_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$b_pid" 2>/dev/null || break; sleep 0.1; done
@@ -237,7 +279,7 @@ test)
     fi
     case $out in *"MICROKIT_SDK is not set"*) echo "ok: image without MICROKIT_SDK: $out" | cut -c1-120 ;;
     *) echo "FAIL: unexpected message without MICROKIT_SDK: $out"; exit 1 ;; esac
-    if ! sdk_ok; then skip "images and QEMU boots of system/example.system"; exit 0; fi
+    if ! sdk_ok; then skip "images and QEMU boots (example, runtime self-test, seL4 netserver against a host node B, demo node A on seL4 against node B on the host, raspi4b, SD card)"; exit 0; fi
     command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 is missing (ci/sel4.sh packages)"; exit 1; }
     echo "== boot system/example.system on QEMU virt (qemu_virt_aarch64, debug)"
     boot_example qemu_virt_aarch64
@@ -249,6 +291,7 @@ test)
     selftest benchmark
     echo "== seL4 netserver on QEMU virt against a host node B (system/sel4/netserver-testbed-virt.system)"
     netserver_testbed
+    service_checks
     echo "== demo node A on seL4 (QEMU virt, system/sel4/node-a-virt.system) against node B on the host backend"
     node_a_virt
     echo "== boot system/example.system on QEMU raspi4b (rpi4b_2gb, debug)"
@@ -272,8 +315,12 @@ bench)
     echo "== host backend baseline: the same PD pair under vetted run"
     cargo build --locked --release -p vetted -p pd-bench >/dev/null 2>&1
     timeout 120 target/release/vetted run system/pd-bench.system 2>&1 | grep -E "pd-bench: [0-9]|ratio" || true
-    echo "== demo node A on seL4 (QEMU virt) against node B on the host: QEMU start -> first app result, 3 boots"
+    echo "== demo node A on seL4 (QEMU virt) against node B on the host, 3 boots: QEMU start -> first app output"
+    echo "   (first-output: lowball's refusal; all-expected: the client's TCP and UDP echoes over ESP done)"
     for _ in 1 2 3; do node_a_virt | grep -E "BOOT-TIME|SKIP|FAIL" || true; done
+    if [ -f target/sel4/qemu_virt_aarch64-debug/node-a-virt/loader.img ]; then
+        echo "node A loader image: $(stat -c %s target/sel4/qemu_virt_aarch64-debug/node-a-virt/loader.img) bytes (the PDs' .bss, stacks and heaps included)"
+    fi
     echo "== PD ELF sizes and memory (qemu_virt_aarch64 debug builds; node A = system/sel4/node-a-virt.system)"
     python3 - target/sel4/qemu_virt_aarch64-debug/*/*.elf <<'PY'
 import os, struct, sys

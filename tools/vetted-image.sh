@@ -24,6 +24,8 @@
 # (cargo build --release --target aarch64-unknown-none); only the image needs the SDK's tool,
 # kernel, loader and monitor. sdcard: see boards/rpi4b/SDCARD.md (dosfstools, mtools,
 # u-boot-tools; the Pi's boot files come from Debian's arm64 packages).
+# prefill_path files shorter than their region are padded with zeros into the output directory
+# (Microkit 2.3.0's tool panics on a prefill more than a page shorter than its region).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -71,6 +73,31 @@ for i in range(phnum):
 PY
 }
 
+# Microkit 2.3.0's tool panics ("range start index .. out of range", capdl/builder.rs:553)
+# when a prefill_path file is more than a page shorter than its memory region (it slices
+# past the file's end for the remaining pages). Work-around: a copy of such a file, padded
+# with zeros to the region's size, goes into $OUT, which is searched first. The PD sees
+# the same bytes either way (the rest of a prefilled region is zero, as on the host).
+pad_prefills() {
+    python3 - "$SYSTEM" "$OUT" "${SEARCH[@]}" <<'PY'
+import os, sys, xml.etree.ElementTree as ET
+system, out, search = sys.argv[1], sys.argv[2], sys.argv[3:]
+for mr in ET.parse(system).iter("memory_region"):
+    name, size = mr.get("prefill_path"), mr.get("size")
+    if not name or not size:
+        continue
+    size = int(size, 0)
+    src = next((os.path.join(d, name) for d in [out] + search
+                if os.path.isfile(os.path.join(d, name))), None)
+    if src is None:
+        continue  # the tool reports the missing file
+    data = open(src, "rb").read()
+    if len(data) < size:
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data + bytes(size - len(data)))
+PY
+}
+
 build_image() {
     need_sdk
     mkdir -p "$OUT"
@@ -107,6 +134,7 @@ sys.exit(1)' "$bin") || die "no cargo binary named $bin (program_image $img in $
     for img in $images; do
         cp "target/aarch64-unknown-none/release/${img%.elf}" "$OUT/$img"
     done
+    pad_prefills
     "$MICROKIT_SDK/bin/microkit" "$SYSTEM" --search-path "$OUT" "${SEARCH[@]}" --board "$BOARD" \
         --config "$CONFIG" -o "$OUT/loader.img" -r "$OUT/report.txt"
     echo "image: $OUT/loader.img"
@@ -149,5 +177,5 @@ image) build_image ;;
 qemu-cmd) need_sdk; qemu_cmd ;;
 qemu) build_image; c=$(qemu_cmd); echo "$c"; exec $c ;;
 sdcard) sdcard ;;
-*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

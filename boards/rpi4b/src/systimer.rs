@@ -95,6 +95,13 @@ impl<R: RegisterBlock> SystemTimer<R> {
         Ok(())
     }
 
+    /// Whether the channel's compare has matched (its interrupt line is raised), without
+    /// clearing it: for polling, e.g. to check the timer when its interrupt is not
+    /// delivered.
+    pub fn matched(&self) -> bool {
+        self.regs.read32(reg::CS) & (1 << self.channel) != 0
+    }
+
     /// Clears the channel's match, after its interrupt, before the IRQ is acknowledged
     /// (the line is level-triggered). Returns whether the channel had matched.
     pub fn acknowledge(&mut self) -> bool {

@@ -90,10 +90,14 @@ fn the_interrupt_fires_after_the_delay_and_is_acknowledged() {
     m.borrow_mut().advance(1000);
     t.arm_after(10_000).unwrap();
     m.borrow_mut().advance(9_999);
+    assert!(!t.matched(), "not yet");
     assert!(!t.acknowledge(), "not yet");
     m.borrow_mut().advance(1);
     assert_eq!(m.borrow().cs, 0b10);
+    assert!(t.matched());
+    assert_eq!(m.borrow().cs, 0b10, "matched() does not clear");
     assert!(t.acknowledge());
+    assert!(!t.matched());
     assert_eq!(m.borrow().cs, 0, "cleared before the IRQ is acked");
 }
 

@@ -1,11 +1,59 @@
 //! What the demo applications share: their public credentials (compiled in;
 //! KeyNote credentials are signed public text, no private key ever enters an
-//! application PD), the demo addresses, and how a protection is described.
+//! application PD), the demo addresses, how a protection is described, and
+//! the little time keeping the applications need on both backends.
+#![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::time::Duration;
 use secsock::{Endpoint, InboundProtection, IpAddr, Protection};
-use std::fmt::Write;
+
+/// The applications' stack on seL4 (`protection_domain!(.., stack_size)`):
+/// every `secsock` call encodes and decodes through a stack buffer of
+/// `netserver_api::MAX_MESSAGE` (64 KiB) in `ipc::rpc::Client::call`, so
+/// the runtime's 64 KiB default is too small: 69 KB measured on QEMU
+/// `virt` (system/sel4/demo-mock.system).
+pub const STACK_SIZE: usize = 0x4_0000;
+/// The applications' heap on seL4: 3.6 KB measured at most; a message is
+/// at most 64 KiB (decoded once into owned data).
+pub const HEAP_SIZE: usize = 0x10_0000;
+
+/// Time since this PD started (host) or since boot (seL4): a monotonic
+/// clock for retry loops.
+pub fn now() -> Duration {
+    #[cfg(target_os = "none")]
+    {
+        microkit::sel4::uptime()
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+}
+
+/// Pauses for `d`: a sleep on the host; on seL4, where an application has
+/// no timer service, a busy wait on the ARM counter (applications run below
+/// the network server's priority, so it keeps running meanwhile).
+pub fn pause(d: Duration) {
+    #[cfg(target_os = "none")]
+    {
+        let until = now() + d;
+        while now() < until {
+            core::hint::spin_loop();
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    std::thread::sleep(d);
+}
 
 /// Node B's echo service (TCP and UDP).
 pub const ECHO: Endpoint = Endpoint::new(IpAddr::V4([192, 0, 2, 2]), 7);
@@ -80,6 +128,7 @@ pub fn describe_credentials(creds: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
     use secsock::{AlgSet, Algorithm, Level, Service};
 
     #[test]
@@ -125,5 +174,18 @@ mod tests {
             d[0].starts_with("credential: authorizer ed25519-hex:"),
             "{d:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn pause_waits_and_now_grows() {
+        let t0 = now();
+        pause(Duration::from_millis(20));
+        let dt = now() - t0;
+        assert!(dt >= Duration::from_millis(20), "{dt:?}");
     }
 }

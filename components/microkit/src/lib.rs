@@ -153,7 +153,8 @@ pub mod sel4 {
     }
 
     /// The EL1 physical timer as a one-shot timer for one PD (interrupt
-    /// INTID 30 on `qemu_virt_aarch64` and `rpi4b_*`); see `src/sel4/timer.rs`.
+    /// INTID 30, level; boot-tested on `qemu_virt_aarch64`); see
+    /// `src/sel4/timer.rs`.
     pub mod timer {
         pub use crate::backend::timer::{cancel, expired, set_deadline, set_timeout};
     }

@@ -25,9 +25,9 @@ const LABEL: &[u8] = b"vetted rng-seed v1\0";
 pub enum EntropyError {
     /// The device tree is unreadable or has no `/chosen/rng-seed`.
     Fdt(microkit::fdt::FdtError),
-    /// `/chosen/rng-seed` holds fewer than [`MIN_SEED`] bytes (the count).
+    /// The board's bytes are fewer than [`MIN_SEED`] (the count).
     TooShort(usize),
-    /// `/chosen/rng-seed` is all zeros or all one value: not random.
+    /// The board's bytes are all one value: not random.
     Constant,
 }
 
@@ -37,9 +37,11 @@ impl fmt::Display for EntropyError {
             Self::Fdt(e) => write!(f, "/chosen/rng-seed: {e}"),
             Self::TooShort(n) => write!(
                 f,
-                "/chosen/rng-seed has {n} bytes, at least {MIN_SEED} needed"
+                "the board's seed (rng-seed or hardware RNG) has {n} bytes, at least {MIN_SEED} needed"
             ),
-            Self::Constant => f.write_str("/chosen/rng-seed is constant: not a random seed"),
+            Self::Constant => {
+                f.write_str("the board's seed (rng-seed or hardware RNG) is constant: not random")
+            }
         }
     }
 }
@@ -48,6 +50,14 @@ impl fmt::Display for EntropyError {
 /// `pd` || 0 || rng-seed).
 pub fn pd_seed(dtb: &[u8], pd: &str) -> Result<[u8; 32], EntropyError> {
     let board = microkit::fdt::property(dtb, &["chosen"], "rng-seed").map_err(EntropyError::Fdt)?;
+    pd_seed_from(board, pd)
+}
+
+/// This PD's 32-byte seed from the board's random bytes `board` (the
+/// device tree's rng-seed, or a hardware RNG's output such as the Pi 4's
+/// RNG200): SHA-256(label || `pd` || 0 || `board`), the same derivation as
+/// [`pd_seed`]. Refuses fewer than [`MIN_SEED`] bytes and constant input.
+pub fn pd_seed_from(board: &[u8], pd: &str) -> Result<[u8; 32], EntropyError> {
     if board.len() < MIN_SEED {
         return Err(EntropyError::TooShort(board.len()));
     }
@@ -162,6 +172,23 @@ mod tests {
             Err(EntropyError::Fdt(microkit::fdt::FdtError::BadMagic))
         ));
         assert!(pd_seed(&[], "netserver").is_err());
+    }
+
+    #[test]
+    fn seed_from_hardware_bytes_matches_the_device_tree_derivation() {
+        let a = dtb("rng-seed", &random32(1));
+        assert_eq!(
+            pd_seed(&a, "netserver").unwrap(),
+            pd_seed_from(&random32(1), "netserver").unwrap()
+        );
+        assert_eq!(
+            pd_seed_from(&random32(1)[..16], "netserver"),
+            Err(EntropyError::TooShort(16))
+        );
+        assert_eq!(
+            pd_seed_from(&[7; 64], "netserver"),
+            Err(EntropyError::Constant)
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!   4). Host (`src/pd/host.rs`): the NIC of `VETTED_NIC`, a 10 ms tick.
 //!   seL4 (`src/pd/sel4.rs`): QEMU virt's virtio-net card and the ARM
 //!   generic timer, armed for smoltcp's next deadline; the random source
-//!   seeded from the device tree (no seed, no network).
+//!   seeded from the device tree (no seed, no network). Raspberry Pi 4
+//!   (`src/pd/rpi4b.rs`, when built with `VETTED_SEL4_BOARD=rpi4b_*`): the
+//!   GENET, the BCM2711 system timer, the seed from the RNG200 as read by
+//!   the `hwprobe` child PD.
 //! - applications call on channels 10..=61 (`buf_<id>`), through
 //!   `ipc::rpc`, with `netserver_api::Request`; the answer is
 //!   `Result<Response, Error>`. The channel names the application.
@@ -20,9 +23,16 @@
 
 extern crate alloc;
 
-#[cfg_attr(target_os = "none", path = "pd/sel4.rs")]
+#[cfg_attr(
+    all(target_os = "none", not(vetted_board = "rpi4b")),
+    path = "pd/sel4.rs"
+)]
+#[cfg_attr(all(target_os = "none", vetted_board = "rpi4b"), path = "pd/rpi4b.rs")]
 #[cfg_attr(not(target_os = "none"), path = "pd/host.rs")]
 mod platform;
+#[cfg(target_os = "none")]
+#[path = "pd/sel4_common.rs"]
+mod sel4_common;
 
 use alloc::format;
 use alloc::string::String;
@@ -114,6 +124,18 @@ impl Pd {
 
 impl Handler for Pd {
     type Error = core::convert::Infallible;
+
+    /// Raspberry Pi 4: the hardware probe child faulted (a device the
+    /// machine lacks, e.g. under QEMU raspi4b); it stays stopped.
+    #[cfg(all(target_os = "none", vetted_board = "rpi4b"))]
+    fn fault(
+        &mut self,
+        child: microkit::Child,
+        msg_info: MessageInfo,
+    ) -> Result<Option<MessageInfo>, Self::Error> {
+        self.platform.child_fault(child, msg_info);
+        Ok(None)
+    }
 
     fn notified(&mut self, channels: ChannelSet) -> Result<(), Self::Error> {
         self.platform.events(self.server.as_mut(), channels);

@@ -41,10 +41,10 @@ pub const APP_CHANNELS: core::ops::RangeInclusive<usize> = 10..=61;
 
 /// The PD's stack on seL4 (`protection_domain!(.., stack_size)`; the host
 /// uses the process's own). See the README, "On seL4".
-pub const STACK_SIZE: usize = 0x4_0000;
+pub const STACK_SIZE: usize = 0x10_0000;
 /// The PD's heap on seL4 (`protection_domain!(.., heap_size)`). See the
 /// README, "On seL4".
-pub const HEAP_SIZE: usize = 0x40_0000;
+pub const HEAP_SIZE: usize = 0x80_0000;
 
 /// The PD's state.
 pub struct PolicyRepoPd {

@@ -40,9 +40,14 @@
 //! library stamps a fresh copy at each call. A stamped context is sent as is
 //! (sending it twice is refused as a replay).
 //!
-//! Randomness: nonces come from the OS on the host backend (`getrandom(2)`
-//! through the `getrandom` crate); on seL4 the source is issue 6's and, until
-//! then, [`context`] fails with [`Error::NotSupported`] (fail closed).
+//! Nonces: 16 random bytes from the OS on the host backend (`getrandom(2)`
+//! through the `getrandom` crate). On seL4 an application PD has no entropy
+//! source of its own, and a nonce only has to be unique (contexts never
+//! leave the node; the channel authenticates the application), so unless
+//! the PD was seeded the nonce is unique by construction: the ARM counter,
+//! a hash of the PD name and a per-PD sequence number ([`unique_nonce`]).
+//! The issued time is `microkit::sel4::unix_time()` there, the network
+//! server's own clock source.
 #![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -65,7 +70,7 @@ pub mod capi;
 mod platform;
 mod transport;
 
-pub use platform::{fresh_nonce, now_unix};
+pub use platform::{fresh_nonce, now_unix, unique_nonce};
 pub use transport::{PdTransport, Transport, BUFFER, CHANNEL};
 
 /// A socket of this application (a handle the network server gave out).

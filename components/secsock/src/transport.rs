@@ -63,23 +63,36 @@ impl Transport for PdTransport {
 /// Without a deadline this is `microkit::wait_notified` on channel 0 (other
 /// channels' notifications stay pending; a notification that arrived since
 /// the last call is pending too, so no wake-up is lost). With a deadline the
-/// runtime has no bounded wait, so the library polls: it sleeps a little
-/// (at most until the deadline) and the caller asks the server again.
-#[cfg(not(target_os = "none"))]
+/// runtime has no bounded wait, so the library polls: it pauses a little
+/// (at most 500 µs, and never past the deadline) and the caller asks the
+/// server again. The host pauses by sleeping; seL4 has no timer service for
+/// applications, so there the pause is a busy wait on the ARM counter
+/// (`microkit::sel4::uptime`). An application runs below the network
+/// server's priority, so the server still runs whenever it has work.
 fn wait_for_server(deadline: Option<Deadline>) {
     match deadline {
         None => {
             microkit::wait_notified(microkit::ChannelSet::from_bits(1 << CHANNEL.index()));
         }
-        Some(d) => {
-            let pause = std::time::Duration::from_micros(500)
-                .min(d.saturating_duration_since(std::time::Instant::now()));
-            std::thread::sleep(pause);
-        }
+        Some(d) => pause_until(d),
     }
 }
 
+/// Longest pause of a polling wait.
+const POLL_PAUSE_US: u64 = 500;
+
+#[cfg(not(target_os = "none"))]
+fn pause_until(d: Deadline) {
+    let pause = std::time::Duration::from_micros(POLL_PAUSE_US)
+        .min(d.saturating_duration_since(std::time::Instant::now()));
+    std::thread::sleep(pause);
+}
+
 #[cfg(target_os = "none")]
-fn wait_for_server(_deadline: Option<Deadline>) {
-    microkit::wait_notified(microkit::ChannelSet::from_bits(1 << CHANNEL.index()));
+fn pause_until(d: Deadline) {
+    let now = microkit::sel4::uptime();
+    let until = d.min(now + core::time::Duration::from_micros(POLL_PAUSE_US));
+    while microkit::sel4::uptime() < until {
+        core::hint::spin_loop();
+    }
 }

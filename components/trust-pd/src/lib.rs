@@ -31,10 +31,10 @@ pub const POLICYREPO: Channel = Channel::new(1);
 
 /// The PD's stack on seL4 (`protection_domain!(.., stack_size)`; the host
 /// uses the process's own). See the README, "On seL4".
-pub const STACK_SIZE: usize = 0x4_0000;
+pub const STACK_SIZE: usize = 0x10_0000;
 /// The PD's heap on seL4 (`protection_domain!(.., heap_size)`). See the
 /// README, "On seL4".
-pub const HEAP_SIZE: usize = 0x80_0000;
+pub const HEAP_SIZE: usize = 0x100_0000;
 
 /// The policy repository, over channel 1.
 pub struct Repo {

@@ -10,14 +10,29 @@
 //!   the refusal.
 //!
 //! Each prints one `RESULT:` line (`ci/demo.sh` checks them) and stops.
+//!
+//! The same source is a Linux process on the host backend and a Microkit PD
+//! on seL4 (`aarch64-unknown-none`, `no_std` with `alloc`).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 use demo_apps::*;
 use microkit::debug_println;
 use secsock::{
     Endpoint, Error, Level, PdTransport, ProtectionRequest, Proto, SecSock, SockOpt, SockOptValue,
 };
-use std::time::{Duration, Instant};
+
+// The message buffer shared with the network server (system/node-a.system):
+// `buf_0`; `client` also maps `buf_1`, shared with the policy repository.
+microkit::memory_region_symbol!(buf_0, size = 0x20000);
+microkit::memory_region_symbol!(buf_1, size = 0x20000);
 
 type Lib = SecSock<PdTransport>;
 
@@ -27,7 +42,7 @@ fn connect_echo(
     cred: &str,
     protection: ProtectionRequest,
 ) -> Result<secsock::Socket, Error> {
-    let start = Instant::now();
+    let start = now();
     loop {
         let s = net.socket(Proto::Tcp)?;
         let ctx = secsock::template(Endpoint::ANY, ECHO, protection);
@@ -41,11 +56,11 @@ fn connect_echo(
                 return Ok(s);
             }
             Err(e @ (Error::ConnectionRefused | Error::TimedOut))
-                if start.elapsed() < Duration::from_secs(20) =>
+                if now() - start < Duration::from_secs(20) =>
             {
                 debug_println!("connect: {e}; retrying (is node B up?)");
                 let _ = net.close(s);
-                std::thread::sleep(Duration::from_millis(300));
+                pause(Duration::from_millis(300));
             }
             Err(e) => {
                 let _ = net.close(s);
@@ -192,4 +207,4 @@ fn init() -> microkit::NullHandler {
     microkit::stop()
 }
 
-microkit::protection_domain!(init);
+microkit::protection_domain!(init, stack_size = STACK_SIZE, heap_size = HEAP_SIZE);

@@ -2,8 +2,18 @@
 //! its credential), listen, accept, echo; prints who connected and how the
 //! data was protected. One event loop over non-blocking sockets, waiting
 //! for the network server's notification when nothing is ready.
+//!
+//! The same source is a Linux process on the host backend and a Microkit PD
+//! on seL4 (`aarch64-unknown-none`, `no_std` with `alloc`).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec::Vec;
 use demo_apps::*;
 use microkit::debug_println;
 use secsock::{
@@ -11,6 +21,9 @@ use secsock::{
 };
 
 type Lib = SecSock<PdTransport>;
+
+// The message buffer shared with the network server (system/node-b.system).
+microkit::memory_region_symbol!(buf_0, size = 0x20000);
 
 fn bind(net: &mut Lib, proto: Proto) -> Result<Socket, Error> {
     let s = net.socket(proto)?;
@@ -147,4 +160,4 @@ fn init() -> microkit::NullHandler {
     microkit::stop()
 }
 
-microkit::protection_domain!(init);
+microkit::protection_domain!(init, stack_size = STACK_SIZE, heap_size = HEAP_SIZE);

@@ -15,12 +15,12 @@
 //!   stays closed and the PD starts no network.
 
 use super::{NIC, TIMER};
+use crate::sel4_common::{self, Mac};
 use alloc::vec;
 use core::time::Duration;
 use microkit::{debug_println, ChannelSet, MemoryRegion};
 use netserver::stack::{NetConfig, NetServer, Now};
 use netserver_pd::{entropy, virt};
-use smoltcp::time::Instant as SmolInstant;
 
 /// The NIC type.
 pub type Nic = virt::Nic;
@@ -30,22 +30,6 @@ microkit::memory_region_symbol!(virtio_mmio, size = virt::MMIO_PAGE);
 microkit::memory_region_symbol!(net_dma, size = virt::DMA_SIZE);
 microkit::memory_region_symbol!(dtb, size = 0x10_0000, perms = r);
 microkit::setvar_symbol!(net_dma_paddr);
-
-/// Size of every RPC buffer (`buf_<channel>`) in the system descriptions.
-const BUF: usize = 0x20000;
-
-/// The RPC buffers by channel: trust (1), repository (2), applications
-/// (10..=61); the PD serves the applications whose buffer is mapped.
-macro_rules! buffers {
-    ($($name:ident)*) => { $(microkit::memory_region_symbol!($name, size = BUF);)* };
-}
-buffers!(buf_1 buf_2
-    buf_10 buf_11 buf_12 buf_13 buf_14 buf_15 buf_16 buf_17 buf_18 buf_19
-    buf_20 buf_21 buf_22 buf_23 buf_24 buf_25 buf_26 buf_27 buf_28 buf_29
-    buf_30 buf_31 buf_32 buf_33 buf_34 buf_35 buf_36 buf_37 buf_38 buf_39
-    buf_40 buf_41 buf_42 buf_43 buf_44 buf_45 buf_46 buf_47 buf_48 buf_49
-    buf_50 buf_51 buf_52 buf_53 buf_54 buf_55 buf_56 buf_57 buf_58 buf_59
-    buf_60 buf_61);
 
 /// Shortest and longest timer period.
 const MIN_DELAY: Duration = Duration::from_millis(1);
@@ -136,12 +120,7 @@ impl Platform {
 
     /// The server's clock.
     pub fn now(&self) -> Now {
-        Now {
-            instant: SmolInstant::from_micros(
-                i64::try_from(microkit::sel4::uptime().as_micros()).unwrap_or(i64::MAX),
-            ),
-            unix: microkit::sel4::unix_time(),
-        }
+        sel4_common::now()
     }
 
     /// The NIC for the server (none without a seed: fail closed). The
@@ -166,9 +145,7 @@ impl Platform {
     /// seL4 limits, so that the heap (`protection_domain!` below) holds the
     /// worst case: 16 sockets (4 per application), 4096 remembered nonces.
     pub fn limits(&self, cfg: &mut NetConfig) {
-        cfg.max_sockets = 16;
-        cfg.max_sockets_per_app = 4;
-        cfg.nonce_capacity = 4096;
+        sel4_common::limits(cfg);
     }
 
     /// Before polling, for the interrupts in `channels`.
@@ -221,29 +198,6 @@ impl Platform {
     /// Acknowledges the interrupts in `channels` (the timer was re-armed or
     /// cancelled by `after_poll`, so its level interrupt has dropped).
     pub fn ack(&mut self, channels: ChannelSet) {
-        for ch in [NIC, TIMER] {
-            if channels.contains(ch) {
-                if let Err(e) = ch.irq_ack() {
-                    if !self.reported_ack {
-                        self.reported_ack = true;
-                        debug_println!("netserver: IRQ ack on channel {}: {e}", ch.index());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A MAC address as `02:00:00:00:00:01`.
-struct Mac([u8; 6]);
-
-impl core::fmt::Display for Mac {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+        sel4_common::ack(&[NIC, TIMER], channels, &mut self.reported_ack);
     }
 }

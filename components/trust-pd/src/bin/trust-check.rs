@@ -13,7 +13,9 @@
 //!   connection to port 22;
 //! - garbage on the trust PD's channel gets a typed error;
 //! - the application channel 10 (the client's `repo_channel`) may read
-//!   nothing meant for the network server.
+//!   nothing meant for the network server;
+//! - both survive KeyNote text nested to the parser's depth limit (the
+//!   deepest stack use of either PD).
 //!
 //! Each check prints `trust-check: ok <what>` or `trust-check: FAILED
 //! <what>: <detail>`; the last line is `trust-check: all checks passed` or
@@ -88,6 +90,22 @@ fn connect(pd: &str, port: u16) -> Action {
         // conditions.
         now: 1_790_000_000,
     }
+}
+
+/// The client's credential with its conditions nested 126 parentheses
+/// deep (the limit is 128).
+fn deep_credential() -> String {
+    let mut open = String::new();
+    let mut close = String::new();
+    for _ in 0..126 {
+        open.push('(');
+        close.push(')');
+    }
+    CLIENT_CRED.replacen(
+        "Conditions: ",
+        &format!("Conditions: {open}@remote_port == 7{close} && "),
+        1,
+    )
 }
 
 struct Check {
@@ -171,6 +189,34 @@ impl Check {
         let ok = matches!(r, Ok(Err(policyrepo_api::Error::NotPermitted)));
         self.verdict(
             "policyrepo refuses the app channel the network server's request",
+            ok,
+            &format!("{r:?}"),
+        );
+
+        // KeyNote parses up to 128 levels of nesting (keynote::Limits::
+        // max_depth), recursively: about 560 KB of stack on seL4 (the PD
+        // stacks are sized for it). The credential's signature no longer
+        // matches, so the answer is a denial, but an answer.
+        let deep = deep_credential();
+        let r = self.query(CLIENT_KEY, connect("client", 7), &deep);
+        let ok = matches!(&r, Ok(d) if !d.allowed);
+        self.verdict(
+            "trust survives a credential nested to KeyNote's depth limit",
+            ok,
+            &format!("{r:?}"),
+        );
+        let r = self.query(CLIENT_KEY, connect("client", 7), CLIENT_CRED);
+        let ok = matches!(&r, Ok(d) if d.allowed);
+        self.verdict("trust still allows client -> port 7", ok, &format!("{r:?}"));
+        let r = self
+            .app
+            .call::<_, RepoReply>(&policyrepo_api::Request::InstallPolicy {
+                assertion: deep,
+                credentials: vec![],
+            });
+        let ok = matches!(r, Ok(Err(policyrepo_api::Error::BadAssertion(_))));
+        self.verdict(
+            "policyrepo survives an assertion nested to KeyNote's depth limit",
             ok,
             &format!("{r:?}"),
         );

@@ -21,6 +21,8 @@ use netserver_api::{
 const RPC_MAX: usize = MAX_MESSAGE + 1024;
 
 microkit::memory_region_symbol!(buf_0, size = 0x20000);
+// (unused: lets the testpd stand in for a demo app that maps its repository buffer)
+microkit::memory_region_symbol!(buf_1, size = 0x20000);
 
 pub(crate) struct Pd;
 
