@@ -231,7 +231,7 @@ fn init() -> Pd {
     };
     // The interface's random seed (TCP initial sequence numbers): without a
     // random source there is no network (fail closed).
-    let _seed = match netserver_pd::entropy::stack_seed() {
+    let seed = match netserver_pd::entropy::stack_seed() {
         Ok(s) => s,
         Err(e) => {
             debug_println!("netserver: no random source ({e}): no network");
@@ -245,6 +245,7 @@ fn init() -> Pd {
     pd.remote.apps = apps.clone();
     let mut cfg = NetConfig::new(&node, network, apps, sas);
     pd.platform.limits(&mut cfg);
+    cfg.random_seed = seed;
     let now = pd.platform.now();
     match NetServer::new(nic, cfg, now.instant) {
         Ok(s) => {

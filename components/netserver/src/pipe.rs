@@ -41,6 +41,12 @@ impl PipeEnd {
     pub fn pending(&self) -> usize {
         self.rx.borrow().len()
     }
+
+    /// A copy of the frames waiting on this end, oldest first (tests look
+    /// at what crossed the wire).
+    pub fn waiting(&self) -> Vec<Vec<u8>> {
+        self.rx.borrow().iter().cloned().collect()
+    }
 }
 
 /// Receive token of a [`PipeEnd`].

@@ -103,6 +103,10 @@ pub struct NetConfig {
     pub max_sockets: usize,
     /// At most this many sockets per application.
     pub max_sockets_per_app: usize,
+    /// smoltcp's random seed (TCP initial sequence numbers, ephemeral
+    /// ports): the PD sets it from its random source. `new` leaves 0, which
+    /// makes sequence numbers predictable: only for tests.
+    pub random_seed: u64,
 }
 
 impl NetConfig {
@@ -124,6 +128,7 @@ impl NetConfig {
             nonce_capacity: 16_384,
             max_sockets: 512,
             max_sockets_per_app: 64,
+            random_seed: 0,
         }
     }
 }
@@ -350,11 +355,10 @@ impl<D: Device> NetServer<D> {
     /// socket is vetted, ARP and IPv6 ND aside).
     pub fn new(device: D, cfg: NetConfig, now: Instant) -> Result<Self, SetupError> {
         let mut dev = EspDevice::new(device);
-        let mut iface = Interface::new(
-            Config::new(HardwareAddress::Ethernet(EthernetAddress(cfg.network.mac))),
-            &mut dev,
-            now,
-        );
+        let mut iface_cfg =
+            Config::new(HardwareAddress::Ethernet(EthernetAddress(cfg.network.mac)));
+        iface_cfg.random_seed = cfg.random_seed;
+        let mut iface = Interface::new(iface_cfg, &mut dev, now);
         let mut bad = false;
         iface.update_ip_addrs(|addrs| {
             for (a, prefix) in &cfg.network.addresses {

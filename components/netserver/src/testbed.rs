@@ -247,10 +247,23 @@ impl Testbed {
 
     /// Both nodes with the given SAs (e.g. none, for a plain baseline).
     pub fn with_sas(sas_a: Vec<ManualSa>, sas_b: Vec<ManualSa>) -> Self {
+        Self::build(sas_a, sas_b, [0, 0])
+    }
+
+    /// Both nodes with smoltcp random seeds `seeds` (A's, B's).
+    pub fn with_seeds(seeds: [u64; 2]) -> Self {
+        Self::build(sas(A, B), sas(B, A), seeds)
+    }
+
+    fn build(sas_a: Vec<ManualSa>, sas_b: Vec<ManualSa>, seeds: [u64; 2]) -> Self {
         let (ea, eb) = pipe(1500);
         let t0 = Instant::from_millis(1);
-        let a = NetServer::new(ea, config("node-a", true, apps_a(), sas_a), t0);
-        let b = NetServer::new(eb, config("node-b", false, apps_b(), sas_b), t0);
+        let mut cfg_a = config("node-a", true, apps_a(), sas_a);
+        cfg_a.random_seed = seeds[0];
+        let mut cfg_b = config("node-b", false, apps_b(), sas_b);
+        cfg_b.random_seed = seeds[1];
+        let a = NetServer::new(ea, cfg_a, t0);
+        let b = NetServer::new(eb, cfg_b, t0);
         let (Ok(a), Ok(b)) = (a, b) else {
             panic!("testbed configuration refused");
         };

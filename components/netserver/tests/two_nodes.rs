@@ -963,3 +963,49 @@ fn tcp_over_esp_on_ipv6() {
         Ok(Response::Key(KEY_B.into()))
     );
 }
+
+/// The initial sequence number of PLAIN's first TCP SYN from A to B:9,
+/// with smoltcp seeded by `seed` on A (bypass, so the SYN is readable).
+fn first_syn_isn(seed: u64) -> u32 {
+    let mut t = Testbed::with_seeds([seed, 7]);
+    let s = sock(t.call_a(PLAIN, Request::Socket { proto: Proto::Tcp }));
+    let remote = Endpoint::new(B, 9);
+    let ctx = t.ctx(remote, ProtectionRequest::default());
+    let r = t.call_a(
+        PLAIN,
+        Request::Connect {
+            sock: s,
+            remote,
+            ctx,
+            credentials: vec![],
+        },
+    );
+    assert_eq!(r, Err(Error::WouldBlock));
+    // A asks for B's MAC, B answers, then A sends the SYN: stop there.
+    for _ in 0..10 {
+        t.now.instant += smoltcp::time::Duration::from_millis(1);
+        t.a.poll(t.now.instant);
+        for f in t.b.device().inner().waiting() {
+            // Ethernet IPv4, protocol TCP, flags SYN only.
+            if f.len() >= 54 && f[12..14] == [8, 0] && f[23] == 6 {
+                let tcp = 14 + usize::from(f[14] & 0x0f) * 4;
+                if f[tcp + 13] == 0x02 {
+                    return u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
+                }
+            }
+        }
+        t.b.poll(t.now.instant);
+    }
+    panic!("no SYN from A");
+}
+
+#[test]
+fn tcp_initial_sequence_numbers_follow_the_random_seed() {
+    let (x, y) = (first_syn_isn(0x1234_5678_9abc_def0), first_syn_isn(42));
+    assert_ne!(x, y, "different seeds, same ISN {x:#x}");
+    assert_eq!(
+        x,
+        first_syn_isn(0x1234_5678_9abc_def0),
+        "a seed is deterministic"
+    );
+}
