@@ -12,7 +12,8 @@
 #             (system/sel4/netserver-testbed-virt.system, netserver-pd's tests/sel4_virt.rs),
 #             the boot checks of trust/policyrepo (trust-check.system) and of the demo apps
 #             (demo-mock.system), and the demo's node A on seL4 (system/sel4/node-a-virt.system) against the
-#             demo's node B on the host backend, over QEMU's dgram network
+#             demo's node B on the host backend, over QEMU's dgram network; node A for the
+#             Pi 4 (system/sel4/node-a-rpi4b.system) on raspi4b and from its SD card
 #   bench     boot time, ELF sizes and memory per PD, protected-call round trips in QEMU;
 #             node A on seL4: QEMU start to the first app output, its PDs' sizes
 set -euo pipefail
@@ -60,6 +61,11 @@ PY
     )
     echo "PD ELFs (aarch64-unknown-none, release): ${args[*]}"
     cargo build --locked --release --target aarch64-unknown-none "${args[@]}"
+    # The PDs with board-specific code (the netserver's platform, chosen by VETTED_SEL4_BOARD)
+    # once more for the Raspberry Pi 4, so its GENET/system-timer/RNG200 platform compiles too.
+    echo "PD ELFs for rpi4b (VETTED_SEL4_BOARD=rpi4b_2gb): netserver, rpi4b-hwprobe"
+    VETTED_SEL4_BOARD=rpi4b_2gb cargo build --locked --release --target aarch64-unknown-none \
+        -p netserver-pd --bin netserver --bin rpi4b-hwprobe
 }
 
 QEMU_BOOT_TIMEOUT=${QEMU_BOOT_TIMEOUT:-120}
@@ -262,6 +268,52 @@ node_a_virt() {
     return $rc
 }
 
+# The demo's node A built for the Raspberry Pi 4 (system/sel4/node-a-rpi4b.system), booted in
+# QEMU raspi4b, which has neither the GENET nor the RNG200: every PD starts, the hwprobe child
+# faults on the RNG200, the netserver starts no network and says why, the apps are told
+# "network server unreachable". Also checks the system timer's compare (polled; QEMU does not
+# deliver its interrupt).
+node_a_rpi4b() {
+    local sys=system/sel4/node-a-rpi4b.system
+    demo_inputs
+    tools/vetted-image.sh image --board rpi4b_2gb --system $sys --search-path target/demo >/dev/null
+    python3 tools/vetted-boot.py --timeout "$QEMU_BOOT_TIMEOUT" --quiet \
+        --log target/sel4/rpi4b_2gb-debug/node-a-rpi4b/boot.log \
+        --first "RESULT:" \
+        --expect "MON|INFO: Microkit Monitor started!" \
+        --expect "policy bundle version 1 for node node-a verified" \
+        --expect "PD 'policyrepo' is now passive!" \
+        --expect "PD 'trust' is now passive!" \
+        --expect "netserver: hardware probe: reading the RNG200 faulted: this machine has no RNG200 (QEMU raspi4b?): no network" \
+        --expect "netserver: no real-time clock on the Pi 4: Unix time is the build time plus uptime" \
+        --expect "netserver: system timer C1 compare matched" \
+        --expect "netserver: no NIC: serving nothing" \
+        --expect "netserver: the hardware probe faulted (seL4 fault label 6) and stays stopped" \
+        --expect "RESULT: FAIL Sec_connect: network server unreachable (errno 113)" \
+        --count "RESULT: FAIL Sec_why: network server unreachable" 2 \
+        --fail "MON|ERROR" --fail "panicked" --fail "RESULT: echo ok" \
+        -- $(tools/vetted-image.sh qemu-cmd --board rpi4b_2gb --system $sys)
+}
+
+# The SD card of node A for the Pi 4 (rpi4b_2gb: QEMU raspi4b has 2 GB), booted from U-Boot on.
+boot_sdcard_node_a() {
+    local out=target/sel4/rpi4b_2gb-debug/node-a-rpi4b
+    tools/vetted-image.sh sdcard --board rpi4b_2gb --system system/sel4/node-a-rpi4b.system \
+        --search-path target/demo >/dev/null
+    rm -rf "$out/card" && mkdir -p "$out/card"
+    mcopy -n -i "$out/sdcard.img@@1M" ::u-boot.bin ::bcm2711-rpi-4-b.dtb "$out/card/"
+    # U-Boot reads the ~75 MB loader image from the emulated card for about 80 s
+    python3 tools/vetted-boot.py --timeout $((QEMU_BOOT_TIMEOUT + 120)) --quiet --log "$out/sdcard-boot.log" \
+        --expect "Found U-Boot script /boot.scr" \
+        --expect "MON|INFO: Microkit Monitor started!" \
+        --expect "netserver: hardware probe: reading the RNG200 faulted" \
+        --expect "RESULT: FAIL Sec_connect: network server unreachable (errno 113)" \
+        --fail "MON|ERROR" --fail "panicked" \
+        -- qemu-system-aarch64 -machine raspi4b -nographic -serial null -serial mon:stdio \
+        -kernel "$out/card/u-boot.bin" -dtb "$out/card/bcm2711-rpi-4-b.dtb" \
+        -drive "file=$out/sdcard.img,if=sd,format=raw"
+}
+
 case "${1:-}" in
 packages)
     echo python3
@@ -279,7 +331,7 @@ test)
     fi
     case $out in *"MICROKIT_SDK is not set"*) echo "ok: image without MICROKIT_SDK: $out" | cut -c1-120 ;;
     *) echo "FAIL: unexpected message without MICROKIT_SDK: $out"; exit 1 ;; esac
-    if ! sdk_ok; then skip "images and QEMU boots (example, runtime self-test, seL4 netserver against a host node B, demo node A on seL4 against node B on the host, raspi4b, SD card)"; exit 0; fi
+    if ! sdk_ok; then skip "images and QEMU boots (example, runtime self-test, seL4 netserver against a host node B, demo node A on seL4 against node B on the host, raspi4b, node A for the Pi 4 on raspi4b, SD cards)"; exit 0; fi
     command -v qemu-system-aarch64 >/dev/null || { echo "qemu-system-aarch64 is missing (ci/sel4.sh packages)"; exit 1; }
     echo "== boot system/example.system on QEMU virt (qemu_virt_aarch64, debug)"
     boot_example qemu_virt_aarch64
@@ -299,6 +351,10 @@ test)
     echo "== Raspberry Pi 4 SD card of the example (vetted-sdcard), booted from U-Boot on in QEMU raspi4b"
     tools/vetted-image.sh sdcard --board rpi4b_2gb --system system/example.system >/dev/null
     boot_sdcard
+    echo "== demo node A for the Raspberry Pi 4 (system/sel4/node-a-rpi4b.system) on QEMU raspi4b: no GENET/RNG200 there, so no network"
+    node_a_rpi4b
+    echo "== its SD card (rpi4b_2gb), booted from U-Boot on in QEMU raspi4b"
+    boot_sdcard_node_a
     ;;
 bench)
     if ! sdk_ok; then skip "boot benchmark"; exit 0; fi
