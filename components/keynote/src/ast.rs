@@ -122,6 +122,37 @@ pub enum Regex {
     General(regex_automata::meta::Regex),
 }
 
+impl Regex {
+    /// The memory this regex may hold while it is kept, in bytes: its
+    /// compiled form, plus, for the general engine, one search cache at its
+    /// largest (the lazy DFAs' capacity, the bounded backtracker's visited
+    /// set and the PikeVM's state sets, which the engine keeps between
+    /// searches). This is what [`crate::Limits::max_regex_total_bytes`]
+    /// counts. A session searched from several threads at once holds one
+    /// search cache per thread; the count assumes one.
+    pub fn memory_usage(&self, limits: &crate::Limits) -> usize {
+        match self {
+            Regex::Fast(f) => f.memory_usage(),
+            Regex::General(g) => {
+                let cache = g.create_cache();
+                core::mem::size_of::<regex_automata::meta::Regex>()
+                    .saturating_add(g.memory_usage())
+                    .saturating_add(core::mem::size_of::<regex_automata::meta::Cache>())
+                    .saturating_add(cache.memory_usage())
+                    // Forward and reverse lazy DFAs, each grown up to its
+                    // capacity by searches.
+                    .saturating_add(2 * crate::parse::hybrid_cache_capacity(limits))
+                    // The bounded backtracker's visited set (regex-automata's
+                    // default capacity, which the meta engine keeps).
+                    .saturating_add(BACKTRACK_VISITED_BYTES)
+            }
+        }
+    }
+}
+
+/// regex-automata's default `visited_capacity` of its bounded backtracker.
+const BACKTRACK_VISITED_BYTES: usize = 256 * 1024;
+
 /// The right-hand side of `~=`.
 #[derive(Debug)]
 pub enum RegexRhs {

@@ -409,6 +409,12 @@ impl Compiler<'_> {
 }
 
 impl FastRegex {
+    /// Heap and inline bytes of this matcher (its tables are one
+    /// allocation of fixed size).
+    pub fn memory_usage(&self) -> usize {
+        core::mem::size_of::<FastRegex>() + core::mem::size_of::<Tables>()
+    }
+
     /// Compiles `pat`, or `None` when the pattern is outside the simple
     /// subset (the caller then uses the general engine).
     pub fn new(pat: &str) -> Option<FastRegex> {

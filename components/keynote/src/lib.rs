@@ -83,6 +83,15 @@ pub struct Limits {
     pub max_regex_len: usize,
     /// Largest compiled regular expression (NFA/DFA bytes).
     pub max_regex_nfa_bytes: usize,
+    /// Most bytes of compiled regular expressions held by a session, all
+    /// its assertions together (each counted by
+    /// [`ast::Regex::memory_usage`]: compiled form plus its search cache at
+    /// its largest). Checked as each regex is compiled, so an assertion
+    /// over the budget is refused (`LimitExceeded("compiled regular
+    /// expressions in a session")`) having cost at most one regex more,
+    /// and the session is left without it. A fork counts what it shares
+    /// with its parent.
+    pub max_regex_total_bytes: usize,
     /// Most assertions in a session.
     pub max_assertions: usize,
     /// Most distinct principals in a session.
@@ -109,6 +118,7 @@ impl Default for Limits {
             max_clauses: 1024,
             max_regex_len: 1024,
             max_regex_nfa_bytes: 1 << 20,
+            max_regex_total_bytes: 4 << 20,
             max_assertions: 4096,
             max_principals: 8192,
             max_attributes: 4096,

@@ -17,6 +17,9 @@ pub(crate) trait Interner {
     fn attr(&mut self, name: &str) -> Result<AttrId, ErrorKind>;
     /// Interns a principal.
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind>;
+    /// Counts `bytes` of compiled regular expressions against the
+    /// session's [`Limits::max_regex_total_bytes`].
+    fn charge_regex(&mut self, bytes: usize) -> Result<(), ErrorKind>;
     /// Interns a principal by its text, decoding it only if this exact
     /// text was not seen before; returns its index and decoded form.
     fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind>;
@@ -642,7 +645,12 @@ impl<'a, 'c> P<'a, 'c> {
                     return Err(self.err(ErrorKind::BadRegex));
                 }
                 match build_regex(&pat, self.limits, self.uses_captures) {
-                    Some(re) => Ok(RegexRhs::Static(Box::new(re))),
+                    Some(re) => {
+                        self.cx
+                            .charge_regex(re.memory_usage(self.limits))
+                            .map_err(|k| self.err(k))?;
+                        Ok(RegexRhs::Static(Box::new(re)))
+                    }
                     // An invalid regex is a runtime error (RFC 2704 5.3.4):
                     // the test is false, the assertion stays.
                     None => Ok(RegexRhs::Invalid),
@@ -805,6 +813,14 @@ pub(crate) fn build_regex(pat: &str, limits: &Limits, captures: bool) -> Option<
     build_general_regex(pat, limits).map(Regex::General)
 }
 
+/// Capacity of each lazy DFA's cache of a general-engine regex: it grows
+/// with searches up to this, and is kept between searches, so it is
+/// counted in [`Regex::memory_usage`]. Small regexes need a few KiB; a
+/// regex whose lazy DFA needs more falls back to the PikeVM (still linear).
+pub(crate) fn hybrid_cache_capacity(limits: &Limits) -> usize {
+    limits.max_regex_nfa_bytes.clamp(1 << 12, 1 << 16)
+}
+
 /// The general engine (regex-automata), configured for POSIX-like bytes
 /// semantics: no Unicode classes, `.` matches any byte including newline.
 pub fn build_general_regex(pat: &str, limits: &Limits) -> Option<regex_automata::meta::Regex> {
@@ -826,7 +842,7 @@ pub fn build_general_regex(pat: &str, limits: &Limits) -> Option<regex_automata:
                 .nfa_size_limit(Some(limits.max_regex_nfa_bytes))
                 .onepass_size_limit(Some(limits.max_regex_nfa_bytes))
                 .dfa_size_limit(Some(limits.max_regex_nfa_bytes))
-                .hybrid_cache_capacity(limits.max_regex_nfa_bytes.max(1 << 16)),
+                .hybrid_cache_capacity(hybrid_cache_capacity(limits)),
         )
         .build(pat)
         .ok()

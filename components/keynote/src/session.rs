@@ -49,6 +49,8 @@ pub(crate) struct Entry {
     pub compiled: Compiled,
     pub origin: Origin,
     pub status: Status,
+    /// Bytes of its compiled regexes (see [`Limits::max_regex_total_bytes`]).
+    pub regex_bytes: usize,
 }
 
 /// A KeyNote session: a set of policies and credentials, compiled.
@@ -71,6 +73,10 @@ pub struct Session {
     sig_cache: SigCache,
     pub(crate) policy: PrincipalIdx,
     verifications: u64,
+    /// Bytes of compiled regexes of the assertions held.
+    regex_bytes: usize,
+    /// Bytes of compiled regexes of the `add` under way.
+    pending_regex: usize,
 }
 
 impl Default for Session {
@@ -106,6 +112,20 @@ impl Interner for Session {
 
     fn principal(&mut self, p: Principal, text: &str) -> Result<PrincipalIdx, ErrorKind> {
         self.intern_principal(Arc::new(p), text.into())
+    }
+
+    fn charge_regex(&mut self, bytes: usize) -> Result<(), ErrorKind> {
+        let total = self
+            .regex_bytes
+            .saturating_add(self.pending_regex)
+            .saturating_add(bytes);
+        if total > self.limits.max_regex_total_bytes {
+            return Err(ErrorKind::LimitExceeded(
+                "compiled regular expressions in a session",
+            ));
+        }
+        self.pending_regex += bytes;
+        Ok(())
     }
 
     fn principal_text(&mut self, text: &str) -> Result<(PrincipalIdx, Arc<Principal>), ErrorKind> {
@@ -166,6 +186,8 @@ impl Session {
             sig_cache: SigCache::default(),
             policy: 0,
             verifications: 0,
+            regex_bytes: 0,
+            pending_regex: 0,
         };
         // The limit on principals is at least 1, so this cannot fail; fall
         // back to index 0 (which is what it gets) if it somehow did.
@@ -194,6 +216,8 @@ impl Session {
             sig_cache: SigCache::default(),
             policy: self.policy,
             verifications: 0,
+            regex_bytes: self.regex_bytes,
+            pending_regex: 0,
         }
     }
 
@@ -210,6 +234,13 @@ impl Session {
     /// Whether the session holds no assertions.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Bytes of compiled regular expressions held by the session's
+    /// assertions, as counted against [`Limits::max_regex_total_bytes`]
+    /// (a fork counts those it shares with its parent).
+    pub fn regex_bytes(&self) -> usize {
+        self.regex_bytes
     }
 
     /// How many signature verifications this session has performed (cache
@@ -251,11 +282,22 @@ impl Session {
         }
         let limits = self.limits.clone();
         let mut compiled = Vec::with_capacity(chunks.len());
+        self.pending_regex = 0;
         for ch in chunks {
-            compiled.push(parse::compile(text, ch, &limits, self)?);
+            let before = self.pending_regex;
+            match parse::compile(text, ch, &limits, self) {
+                Ok(c) => compiled.push((c, self.pending_regex - before)),
+                Err(e) => {
+                    // Nothing is added: the regexes compiled so far are
+                    // dropped with `compiled`.
+                    self.pending_regex = 0;
+                    return Err(e);
+                }
+            }
         }
+        self.regex_bytes += core::mem::take(&mut self.pending_regex);
         let mut ids = Vec::with_capacity(compiled.len());
-        for c in compiled {
+        for (c, regex_bytes) in compiled {
             let status = match origin {
                 Origin::Policy => Status::Usable,
                 Origin::Credential => self.check_signature(text, &c),
@@ -268,6 +310,7 @@ impl Session {
                 compiled: c,
                 origin,
                 status,
+                regex_bytes,
             })));
             self.live += 1;
             ids.push(AssertionId(idx));
@@ -346,6 +389,7 @@ impl Session {
         if let Some(list) = self.by_authorizer.get_mut(e.compiled.authorizer as usize) {
             list.retain(|&i| i != id.0);
         }
+        self.regex_bytes = self.regex_bytes.saturating_sub(e.regex_bytes);
         self.live -= 1;
         true
     }

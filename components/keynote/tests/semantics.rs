@@ -818,3 +818,87 @@ fn example_netconn_policy() {
         "DENY"
     );
 }
+
+#[test]
+fn compiled_regexes_are_bounded_per_session() {
+    let (sk, key) = ed_key();
+    // Regexes the bit-parallel matcher refuses (more than 64 positions):
+    // each is compiled by the general engine.
+    let cond = |n: usize, tag: &str| {
+        (0..n)
+            .map(|i| format!("host ~= \"^[a-z]{{1,80}}\\\\.{tag}{i}$\""))
+            .collect::<Vec<_>>()
+            .join(" || ")
+    };
+    let cred = |n: usize, tag: &str| {
+        sign(
+            &format!(
+                "Authorizer: \"{key}\"\nLicensees: \"app\"\nConditions: {} -> \"ALLOW\";\n",
+                cond(n, tag)
+            ),
+            &sk,
+            "sig-ed25519-hex:",
+        )
+    };
+    let mut s = Session::new();
+    policy(
+        &mut s,
+        &format!(
+            "Authorizer: \"POLICY\"\nLicensees: \"{key}\"\nConditions: host ~= \"^[a-z0-9.]+$\";\n"
+        ),
+    );
+    let policy_bytes = s.regex_bytes();
+    assert!(policy_bytes > 0);
+    let one = {
+        let mut f = s.fork();
+        assert_eq!(
+            f.regex_bytes(),
+            policy_bytes,
+            "a fork counts what it shares"
+        );
+        f.add_credential(&cred(1, "one")).unwrap();
+        f.regex_bytes() - policy_bytes
+    };
+    assert!(one > 0);
+
+    // A budget of the policy plus two such regexes: a credential with two
+    // fits, one with three is refused with the limit's error, naming it,
+    // and the session is left as it was.
+    let limits = keynote::Limits {
+        max_regex_total_bytes: policy_bytes + 2 * one + one / 2,
+        ..Default::default()
+    };
+    let mut s = Session::with_limits(limits);
+    policy(
+        &mut s,
+        &format!(
+            "Authorizer: \"POLICY\"\nLicensees: \"{key}\"\nConditions: host ~= \"^[a-z0-9.]+$\";\n"
+        ),
+    );
+    let big = cred(3, "big");
+    let e = s.add_credential(&big).unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::LimitExceeded("compiled regular expressions in a session")
+    );
+    assert!(
+        e.to_string().contains("compiled regular expressions"),
+        "{e}"
+    );
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.regex_bytes(), policy_bytes);
+    // Several assertions in one text: all or none, and none are charged.
+    let two = format!("{}\n{}", cred(1, "a"), cred(2, "b"));
+    assert!(s.add_credential(&two).is_err());
+    assert_eq!((s.len(), s.regex_bytes()), (1, policy_bytes));
+    // What fits is added, and removing it gives its budget back.
+    let ids = s.add_credential(&cred(2, "fits")).unwrap();
+    assert_eq!(s.status(ids[0]), Some(Status::Usable));
+    assert!(s.regex_bytes() > policy_bytes);
+    let mut query = q(&DA, &[("host", "abc.fits1")], &["app"]);
+    assert_eq!(s.check(&mut query).value(), "ALLOW");
+    assert!(s.add_credential(&cred(1, "more")).is_err());
+    assert!(s.remove(ids[0]));
+    assert_eq!(s.regex_bytes(), policy_bytes);
+    s.add_credential(&cred(2, "again")).unwrap();
+}

@@ -31,7 +31,12 @@
 //!    `operation = "install_policy"`, `requesting_pd` (the caller's PD name,
 //!    from its channel) and `node` yields `ALLOW` ([`Error::Unauthorized`]
 //!    with KeyNote's reasons otherwise);
-//! 5. the whole policy with the new assertion still compiles.
+//! 5. the whole policy with the new assertion still compiles, its regular
+//!    expressions within [`MAX_POLICY_REGEX_BYTES`].
+//!
+//! Each check compiles in a session of its own, with KeyNote's regular
+//! expressions limited to [`MAX_POLICY_REGEX_BYTES`], and drops it before
+//! the next, so an installation holds at most one such session at a time.
 //!
 //! The assertion then replaces the application's earlier one, the policy
 //! version ([`Repo::version`]) grows by one, and [`Request::GetPolicy`]
@@ -49,7 +54,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use keynote::{Principal, Query, Session};
+use keynote::{Limits, Principal, Query, Session};
 use netserver_api::Floor;
 use policyrepo_api::{AppProfile, Error, ManualSa, NetworkConfig, Request, Response};
 use ring::signature::{self, Ed25519KeyPair, UnparsedPublicKey};
@@ -69,6 +74,25 @@ pub const MAX_INSTALL_CREDENTIALS: usize = 8;
 
 /// Largest credential with an installation request, in bytes.
 pub const MAX_CREDENTIAL_TEXT: usize = 16 * 1024;
+
+/// Most bytes of compiled regular expressions (as
+/// `keynote::Limits::max_regex_total_bytes` counts them) in each session
+/// an installation compiles, and so in the whole policy after an
+/// installation. Half the trust PD's per-session budget (KeyNote's default,
+/// 4 MiB): the trust PD compiles the policy in one session and forks it
+/// for each query's credentials, so a policy grown by installations never
+/// exceeds what the trust PD accepts, and leaves it room for credentials.
+/// Within the PD's 8 MiB heap: one session at a time, 2 MiB plus about
+/// 2 MiB for the regex that crosses the budget.
+pub const MAX_POLICY_REGEX_BYTES: usize = 2 << 20;
+
+/// A session with the installation's limits.
+fn install_session() -> Session {
+    Session::with_limits(Limits {
+        max_regex_total_bytes: MAX_POLICY_REGEX_BYTES,
+        ..Limits::default()
+    })
+}
 
 /// `app_domain` of the installation check.
 pub const INSTALL_APP_DOMAIN: &str = "vetted-admin";
@@ -238,7 +262,7 @@ impl Repo {
             .canonical();
 
         // The assertion: exactly one, compiling, authorized by the app's key.
-        let mut own = Session::new();
+        let mut own = install_session();
         let ids = own
             .add_policy(&assertion)
             .map_err(|e| Error::BadAssertion(e.to_string()))?;
@@ -258,9 +282,10 @@ impl Repo {
                 "the Authorizer must be the application's own key",
             )));
         }
+        drop(own);
 
         // The authorization: a KeyNote check against the bundle's POLICY.
-        let mut check = Session::new();
+        let mut check = install_session();
         for p in &b.policy {
             check
                 .add_policy(p)
@@ -291,6 +316,8 @@ impl Repo {
             }
             return Err(Error::Unauthorized(reasons.join("; ")));
         }
+        drop(why);
+        drop(check);
 
         // The policy with the new assertion must still compile as a whole
         // (the trust PD refuses a policy that does not).
@@ -301,7 +328,7 @@ impl Repo {
             .cloned()
             .collect();
         next.push((String::from(pd), assertion));
-        let mut all = Session::new();
+        let mut all = install_session();
         for text in b.policy.iter().chain(next.iter().map(|(_, t)| t)) {
             all.add_policy(text)
                 .map_err(|e| Error::BadAssertion(format!("the policy would not compile: {e}")))?;

@@ -420,6 +420,58 @@ fn installation_is_bounded() {
 }
 
 #[test]
+fn installed_regular_expressions_are_bounded() {
+    // An assertion within the size limit but full of large regexes (each
+    // compiled by KeyNote's general engine): refused at the regex budget,
+    // so the policy the trust PD compiles never holds more than
+    // MAX_POLICY_REGEX_BYTES of them.
+    let mut repo = demo_repo(vec![INSTALL_CRED.into()]);
+    let regex = |r: usize| {
+        let mut p = String::from("^(");
+        let mut i = 0;
+        while p.len() + 40 < 1000 {
+            if i > 0 {
+                p.push('|');
+            }
+            p.push_str(&format!("[a-z]{{1,30}}\\\\.r{r}z{i}"));
+            i += 1;
+        }
+        p.push_str(")$");
+        format!("node ~= \"{p}\"")
+    };
+    let conds: Vec<String> = (0..7).map(regex).collect();
+    let heavy = format!(
+        "KeyNote-Version: 2\nAuthorizer: \"{}\"\nLicensees: \"{}\"\nConditions: {} -> \"ALLOW\";\n",
+        CLIENT_KEY.trim(),
+        INTRUDER_KEY.trim(),
+        conds.join(" || ")
+    );
+    assert!(heavy.len() <= MAX_INSTALL_TEXT, "{}", heavy.len());
+    match install(&mut repo, "client", heavy, &[]) {
+        Err(Error::BadAssertion(why)) => {
+            assert!(why.contains("compiled regular expressions"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(policy_of(&mut repo).0, 3, "nothing installed");
+    // One such regex fits, and so does an ordinary assertion afterwards.
+    let light = format!(
+        "KeyNote-Version: 2\nAuthorizer: \"{}\"\nLicensees: \"{}\"\nConditions: {} -> \"ALLOW\";\n",
+        CLIENT_KEY.trim(),
+        INTRUDER_KEY.trim(),
+        regex(0)
+    );
+    assert_eq!(
+        install(&mut repo, "client", light, &[]),
+        Ok(Response::Installed(4))
+    );
+    assert_eq!(
+        install(&mut repo, "client", own_assertion(CLIENT_KEY, 7), &[]),
+        Ok(Response::Installed(5))
+    );
+}
+
+#[test]
 fn installation_needs_an_app_channel_and_a_valid_bundle() {
     let mut repo = demo_repo(vec![INSTALL_CRED.into()]);
     let req = || Request::InstallPolicy {

@@ -31,10 +31,19 @@
 //! The policy is compiled once per policy version (a [`keynote::Session`]).
 //! Each distinct set of credentials gets a session forked from it (sharing
 //! the compiled policy) with those credentials parsed and their signatures
-//! verified once; up to [`MAX_CACHED_SETS`] such sessions are kept (least
-//! recently used evicted), so an application presenting the same
-//! credentials again costs one evaluation, no parsing and no signature
-//! check. A stale policy (after a notification) is fetched again at the
+//! verified once; up to [`MAX_CACHED_SETS`] such sessions, of
+//! [`MAX_CACHED_BYTES`] in all, are kept (least recently used evicted), so
+//! an application presenting the same credentials again costs one
+//! evaluation, no parsing and no signature check. Only sets whose every
+//! credential parsed, stayed within the limits and verified are kept: a
+//! set with a bad or missing signature is decided (denied its
+//! contribution) and dropped, so garbage costs its sender each time and
+//! never occupies the cache.
+//!
+//! # Memory
+//!
+//! See [`MAX_CACHED_BYTES`] for the worst case and how it fits the trust
+//! PD's heap. A stale policy (after a notification) is fetched again at the
 //! next query, but only recompiled (and the cache dropped) when its version
 //! or its text changed.
 #![no_std]
@@ -46,7 +55,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use keynote::{AssertionId, ErrorKind, Origin, Query, Session};
+use keynote::{AssertionId, ErrorKind, Origin, Query, Session, Status};
 pub use trust_api::{Action, Decision, Error, Request, Response, VALUES};
 
 /// Most credentials in one query.
@@ -63,6 +72,49 @@ pub const MAX_REASONS: usize = 32;
 /// the policy plus the set's credentials, so memory stays bounded whatever
 /// the requesters send.
 pub const MAX_CACHED_SETS: usize = 64;
+
+/// Most bytes of credential text in one query, all credentials together
+/// (the PD receives a query in one 64 KiB message, so it never sees more).
+pub const MAX_CREDENTIAL_BYTES: usize = 64 * 1024;
+
+/// Most bytes of cached credential sets, each counted by [`set_cost`].
+///
+/// # Worst case against the trust PD's heap (`trust_pd::HEAP_SIZE`, 16 MiB)
+///
+/// What an application controls is bounded so:
+///
+/// - a query's credentials: at most [`MAX_CREDENTIAL_BYTES`] (64 KiB) of
+///   text, which the session holds in about 1.8× its size (measured on
+///   seL4: 77 KB for 42 KB), so 128 KiB, counted as 2× the text;
+/// - their compiled regular expressions: at most the session's
+///   `keynote::Limits::max_regex_total_bytes` (4 MiB, the policy's shared
+///   regexes included), each regex counted with its search cache at its
+///   largest (the counting-allocator test in `keynote` measures about a
+///   third of the count actually held); the regex that crosses the budget
+///   is built before it is refused: at most about 2 MiB more while the
+///   query runs (measured: 1.9 MB peak for a refused 50 × 1 000-byte set);
+/// - the cache: at most 4 MiB ([`MAX_CACHED_BYTES`]) of sets, each counted
+///   by [`set_cost`], over at most [`MAX_CACHED_SETS`] sessions.
+///
+/// Peak: cache 4 MiB + the query's new session 4 MiB + 128 KiB + the
+/// refused regex 2 MiB + the policy (a few hundred KiB for policies of
+/// the repository's install limits, its regexes inside the 4 MiB above) +
+/// the PD's message copies and reasons (under 512 KiB) ≈ 11 MiB, which
+/// leaves a third of the 16 MiB heap free. A set is cached only after
+/// older ones are evicted to make room, so the cache never holds more than
+/// its bound while a query's session is being built.
+pub const MAX_CACHED_BYTES: usize = 4 << 20;
+
+/// What a cached credential set is counted for in [`MAX_CACHED_BYTES`]:
+/// twice its credential text (the parsed assertions and the copy kept for
+/// comparison), the bytes of the regexes its credentials compiled (as
+/// `keynote` counts them) and 1 KiB for the forked session's tables.
+pub fn set_cost(credentials: &[String], session: &Session, policy: &Session) -> usize {
+    let text: usize = credentials.iter().map(String::len).sum();
+    text.saturating_mul(2)
+        .saturating_add(session.regex_bytes().saturating_sub(policy.regex_bytes()))
+        .saturating_add(1024)
+}
 
 /// The policy as the repository sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +149,9 @@ pub struct Stats {
     /// Signature verifications performed (a credential set seen before is
     /// not verified again).
     pub verifications: u64,
+    /// Credential sets compiled and decided but not cached (a signature
+    /// missing or bad, or larger than [`MAX_CACHED_BYTES`]).
+    pub uncached: u64,
 }
 
 /// The compiled policy of one version.
@@ -108,6 +163,8 @@ struct Compiled {
     policy: Session,
     /// Compiled credential sets, at most [`MAX_CACHED_SETS`].
     sets: Vec<CredentialSet>,
+    /// Sum of the sets' costs, at most [`MAX_CACHED_BYTES`].
+    cached_bytes: usize,
     /// Use counter for least-recently-used eviction.
     clock: u64,
 }
@@ -122,6 +179,8 @@ struct CredentialSet {
     /// For each credential text, the ids of its assertions.
     ids: Vec<Vec<AssertionId>>,
     last_use: u64,
+    /// Its [`set_cost`].
+    cost: usize,
 }
 
 /// FNV-1a over the credential texts (lengths included): only a filter
@@ -201,6 +260,14 @@ impl Trust {
         self.stats
     }
 
+    /// The cached credential sets: how many, and their total cost
+    /// ([`set_cost`], at most [`MAX_CACHED_BYTES`]).
+    pub fn cached(&self) -> (usize, usize) {
+        self.compiled
+            .as_ref()
+            .map_or((0, 0), |c| (c.sets.len(), c.cached_bytes))
+    }
+
     /// The repository's policy may have changed (it notified us): ask it
     /// again at the next query; recompile only if the version changed.
     pub fn mark_stale(&mut self) {
@@ -242,6 +309,7 @@ impl Trust {
             texts: text.assertions.clone(),
             policy,
             sets: Vec::new(),
+            cached_bytes: 0,
             clock: 0,
         });
         Ok(n)
@@ -302,7 +370,9 @@ impl Trust {
             return Err(Error::PolicyUnavailable);
         };
         let max_text = c.policy.limits().max_text_len;
-        if credentials.iter().any(|t| t.len() > max_text) {
+        if credentials.iter().any(|t| t.len() > max_text)
+            || credentials.iter().map(String::len).sum::<usize>() > MAX_CREDENTIAL_BYTES
+        {
             return Err(Error::LimitExceeded);
         }
         self.stats.queries += 1;
@@ -331,25 +401,43 @@ impl Trust {
                 i
             }
             None => {
+                // Not cached: a parse error or a limit (the `?`) drops the
+                // session at once, and so does a failed signature, after
+                // the decision.
                 let mut session = c.policy.fork();
                 let ids = add_credentials(&mut session, credentials);
                 self.stats.verifications += session.verifications();
                 let ids = ids?;
-                if c.sets.len() >= MAX_CACHED_SETS {
+                let cost = set_cost(credentials, &session, &c.policy);
+                let verified = ids
+                    .iter()
+                    .flatten()
+                    .all(|&id| session.status(id) == Some(Status::Usable));
+                if !verified || cost > MAX_CACHED_BYTES {
+                    self.stats.uncached += 1;
+                    return Ok(evaluate(&session, &ids, q));
+                }
+                while !c.sets.is_empty()
+                    && (c.sets.len() >= MAX_CACHED_SETS
+                        || c.cached_bytes.saturating_add(cost) > MAX_CACHED_BYTES)
+                {
                     let oldest = c
                         .sets
                         .iter()
                         .enumerate()
                         .min_by_key(|(_, e)| e.last_use)
                         .map_or(0, |(i, _)| i);
-                    c.sets.swap_remove(oldest);
+                    let gone = c.sets.swap_remove(oldest);
+                    c.cached_bytes = c.cached_bytes.saturating_sub(gone.cost);
                 }
+                c.cached_bytes += cost;
                 c.sets.push(CredentialSet {
                     texts: credentials.to_vec(),
                     hash,
                     session,
                     ids,
                     last_use: 0,
+                    cost,
                 });
                 c.sets.len() - 1
             }
@@ -358,38 +446,42 @@ impl Trust {
             return Err(Error::PolicyUnavailable);
         };
         set.last_use = c.clock;
-        let (work, ids) = (&set.session, &set.ids);
-        let verdict = work.check(q);
-        let decision = if verdict.is_max() {
-            Decision {
-                allowed: true,
-                value: verdict.value().to_string(),
-                reasons: Vec::new(),
-            }
-        } else {
-            let why = work.explain(q);
-            let mut reasons = Vec::new();
-            let total = why.diagnostics.len();
-            // The credentials' reasons first: they are the ones a requester
-            // can act on (and the policy's follow from them).
-            let mut diags: Vec<&keynote::Diagnostic> = why.diagnostics.iter().collect();
-            diags.sort_by_key(|d| d.origin == Origin::Policy);
-            for d in diags.into_iter().take(MAX_REASONS) {
-                reasons.push(describe(work, ids, d));
-            }
-            if total > MAX_REASONS {
-                reasons.push(format!("... and {} more", total - MAX_REASONS));
-            }
-            if reasons.is_empty() {
-                reasons.push(String::from("no assertion grants this action"));
-            }
-            Decision {
-                allowed: false,
-                value: why.verdict.value().to_string(),
-                reasons,
-            }
-        };
-        Ok(decision)
+        Ok(evaluate(&set.session, &set.ids, q))
+    }
+}
+
+/// Evaluates the query on a session holding the policy and the
+/// credentials (`ids`: each credential's assertions).
+fn evaluate(work: &Session, ids: &[Vec<AssertionId>], q: &mut Query) -> Decision {
+    let verdict = work.check(q);
+    if verdict.is_max() {
+        Decision {
+            allowed: true,
+            value: verdict.value().to_string(),
+            reasons: Vec::new(),
+        }
+    } else {
+        let why = work.explain(q);
+        let mut reasons = Vec::new();
+        let total = why.diagnostics.len();
+        // The credentials' reasons first: they are the ones a requester
+        // can act on (and the policy's follow from them).
+        let mut diags: Vec<&keynote::Diagnostic> = why.diagnostics.iter().collect();
+        diags.sort_by_key(|d| d.origin == Origin::Policy);
+        for d in diags.into_iter().take(MAX_REASONS) {
+            reasons.push(describe(work, ids, d));
+        }
+        if total > MAX_REASONS {
+            reasons.push(format!("... and {} more", total - MAX_REASONS));
+        }
+        if reasons.is_empty() {
+            reasons.push(String::from("no assertion grants this action"));
+        }
+        Decision {
+            allowed: false,
+            value: why.verdict.value().to_string(),
+            reasons,
+        }
     }
 }
 

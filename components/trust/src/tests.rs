@@ -18,6 +18,42 @@ const LOWBALL_CRED: &str = include_str!("../../../policies/demo/credentials/lowb
 const ECHO_CRED: &str = include_str!("../../../policies/demo/credentials/echo.cred");
 const FORGED_CRED: &str = include_str!("../../../policies/demo/credentials/intruder-forged.cred");
 const SELF_CRED: &str = include_str!("../../../policies/demo/credentials/intruder-self.cred");
+const CLIENT_PRIV: &str = include_str!("../../../policies/demo/keys/client.priv");
+
+/// `body` signed with the client's private key (so it verifies, whatever
+/// it says).
+fn signed_by_client(body: &str) -> String {
+    let rng = ring::rand::SystemRandom::new();
+    let sk = keynote::PrivateKey::parse(&keynote::text::parse_key_file(CLIENT_PRIV).unwrap(), &rng)
+        .unwrap();
+    let unsigned = format!("{body}Signature:\n");
+    let sig = keynote::text::sign_assertion(&unsigned, "sig-ed25519-hex:", &sk, &rng).unwrap();
+    format!("{body}Signature: \"{sig}\"\n")
+}
+
+/// Conditions of `n` regexes of about `len` bytes each, distinct per
+/// `seed`, that KeyNote's bit-parallel matcher refuses (too many
+/// positions), so each is compiled by the general engine.
+fn big_regexes(seed: usize, n: usize, len: usize) -> String {
+    let mut c = String::new();
+    for r in 0..n {
+        if r > 0 {
+            c.push_str(" || ");
+        }
+        let mut p = String::from("^(");
+        let mut i = 0;
+        while p.len() + 40 < len {
+            if i > 0 {
+                p.push('|');
+            }
+            p.push_str(&format!("[a-z]{{1,30}}\\\\.x{seed}y{r}z{i}"));
+            i += 1;
+        }
+        p.push_str(")$");
+        c.push_str(&format!("app_domain ~= \"{p}\""));
+    }
+    c
+}
 
 /// Splits a policy file at blank lines, as `vetted-policy build` does.
 fn split(text: &str) -> Vec<String> {
@@ -499,8 +535,8 @@ fn compiled_policy_and_verified_signatures_are_reused() {
     assert_eq!(s.queries, 50);
     assert_eq!(s.verifications, 1, "the signature was verified once");
     assert_eq!(s.cache_hits, 49);
-    // A forged credential's set is compiled once too: its status stays
-    // "bad signature" and it never allows.
+    // A forged credential's set is not cached: it is verified (and fails)
+    // each time, never allows, and never takes a place in the cache.
     for _ in 0..3 {
         let d = t
             .decide(
@@ -513,7 +549,9 @@ fn compiled_policy_and_verified_signatures_are_reused() {
         assert!(!d.allowed);
         assert!(all_reasons(&d).contains("signature verification failure"));
     }
-    assert_eq!(t.stats().verifications, 2);
+    assert_eq!(t.stats().verifications, 4);
+    assert_eq!(t.stats().uncached, 3);
+    assert_eq!(t.cached().0, 1, "only the client's verified set is cached");
     // Credentials do not stay in the session after their query.
     let d = t
         .decide(CLIENT_KEY, &connect("client"), &[], &mut src)
@@ -702,26 +740,29 @@ fn the_credential_set_cache_is_bounded_and_evicts_the_least_recently_used() {
             .allowed
     };
     assert!(ask(&mut t, &mut src, None));
+    // Signed (so verified, so cacheable) credentials that grant nothing.
+    let client = CLIENT_KEY.trim();
+    let junk =
+        |i: usize| signed_by_client(&format!("Authorizer: \"{client}\"\nLicensees: \"y{i}\"\n"));
     // MAX_CACHED_SETS - 1 other sets, while the client's stays in use.
     for i in 0..MAX_CACHED_SETS - 1 {
-        let junk = format!("Authorizer: \"x{i}\"\nLicensees: \"y\"\n");
-        assert!(ask(&mut t, &mut src, Some(junk)));
+        assert!(ask(&mut t, &mut src, Some(junk(i))));
         assert!(ask(&mut t, &mut src, None));
     }
-    // Each new set verified the client's signature again (a fresh fork).
+    // Each new set verified the client's signature again (a fresh fork),
+    // and its junk's.
     let v = t.stats().verifications;
-    assert_eq!(v, MAX_CACHED_SETS as u64);
+    assert_eq!(v, 1 + 2 * (MAX_CACHED_SETS as u64 - 1));
+    assert_eq!(t.cached().0, MAX_CACHED_SETS);
     // One more set evicts the least recently used one (junk 0), not the
     // client's set.
-    assert!(ask(&mut t, &mut src, Some("Authorizer: \"z\"\n".into())));
+    assert!(ask(&mut t, &mut src, Some(junk(1000))));
     assert!(ask(&mut t, &mut src, None));
-    assert_eq!(t.stats().verifications, v + 1, "the client's set was kept");
-    assert!(ask(
-        &mut t,
-        &mut src,
-        Some("Authorizer: \"x0\"\nLicensees: \"y\"\n".into())
-    ));
-    assert_eq!(t.stats().verifications, v + 2, "junk 0 was evicted");
+    assert_eq!(t.stats().verifications, v + 2, "the client's set was kept");
+    assert!(ask(&mut t, &mut src, Some(junk(0))));
+    assert_eq!(t.stats().verifications, v + 4, "junk 0 was evicted");
+    assert_eq!(t.cached().0, MAX_CACHED_SETS);
+    assert_eq!(t.stats().uncached, 0);
 }
 
 #[test]
@@ -748,6 +789,106 @@ fn many_distinct_credentials_do_not_exhaust_the_session() {
             .unwrap();
         assert!(d.allowed, "query {i}: {d:?}");
     }
+}
+
+#[test]
+fn credentials_full_of_regexes_are_refused_and_never_fill_the_cache() {
+    // The attack found on seL4: an unsigned 52 KB credential of 50
+    // regexes of 1 000 bytes, sent again and again (each a new set). Each
+    // is refused with a typed error at KeyNote's regex budget, costs
+    // nothing afterwards and is never cached.
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let client = CLIENT_KEY.trim();
+    assert!(
+        t.decide(
+            CLIENT_KEY,
+            &connect("client"),
+            &creds(&[CLIENT_CRED]),
+            &mut src
+        )
+        .unwrap()
+        .allowed
+    );
+    let before = t.cached();
+    for i in 0..100 {
+        let attack = format!(
+            "Authorizer: \"{client}\"\nLicensees: \"{client}\"\nConditions: {} -> \"ALLOW\";\n",
+            big_regexes(i, 50, 1000)
+        );
+        assert!(attack.len() > 50_000 && attack.len() < MAX_CREDENTIAL_BYTES);
+        assert_eq!(
+            t.decide(CLIENT_KEY, &connect("client"), &[attack], &mut src),
+            Err(Error::LimitExceeded)
+        );
+        assert_eq!(t.cached(), before);
+    }
+    // Under the budget but unsigned: decided (denied), not cached.
+    for i in 0..20 {
+        let unsigned = format!(
+            "Authorizer: \"{client}\"\nLicensees: \"{client}\"\nConditions: {} -> \"ALLOW\";\n",
+            big_regexes(1000 + i, 3, 1000)
+        );
+        let d = t
+            .decide(CLIENT_KEY, &connect("client"), &[unsigned], &mut src)
+            .unwrap();
+        assert!(!d.allowed);
+        assert!(all_reasons(&d).contains("unsigned credential"), "{d:?}");
+        assert_eq!(t.cached(), before);
+    }
+    assert_eq!(t.stats().uncached, 20);
+    // Signed, under the budget, all distinct: cached, but the cache's byte
+    // total stays under its bound (each set counts its regexes).
+    let mut biggest = 0;
+    for i in 0..30 {
+        let heavy = signed_by_client(&format!(
+            "Authorizer: \"{client}\"\nLicensees: \"y\"\nConditions: {} -> \"ALLOW\";\n",
+            big_regexes(2000 + i, 3, 1000)
+        ));
+        let d = t
+            .decide(
+                CLIENT_KEY,
+                &connect("client"),
+                &[String::from(CLIENT_CRED), heavy],
+                &mut src,
+            )
+            .unwrap();
+        assert!(d.allowed);
+        let (n, bytes) = t.cached();
+        assert!(bytes <= MAX_CACHED_BYTES, "{bytes} cached bytes");
+        assert!(n <= MAX_CACHED_SETS);
+        biggest = biggest.max(bytes);
+    }
+    assert!(
+        biggest > MAX_CACHED_BYTES / 2,
+        "the regexes were counted: {biggest}"
+    );
+    assert!(t.cached().0 < 30, "sets were evicted for bytes");
+    // And a normal query still works.
+    assert!(
+        t.decide(
+            CLIENT_KEY,
+            &connect("client"),
+            &creds(&[CLIENT_CRED]),
+            &mut src
+        )
+        .unwrap()
+        .allowed
+    );
+}
+
+#[test]
+fn credential_text_is_bounded_in_total() {
+    let mut t = Trust::new();
+    let mut src = Source::node_a();
+    let third = format!(
+        "Authorizer: \"x\"\nComment: {}\n",
+        "c".repeat(MAX_CREDENTIAL_BYTES / 3)
+    );
+    assert_eq!(
+        t.decide(CLIENT_KEY, &connect("client"), &vec![third; 4], &mut src),
+        Err(Error::LimitExceeded)
+    );
 }
 
 mod props {
