@@ -12,7 +12,7 @@
 //! timer.
 //!
 //! The counter runs at 1 MHz; compare registers hold the low 32 bits, so a deadline is at
-//! most 2^32 µs (71 minutes) ahead. [`SystemTimer::arm_after`] refuses longer delays and
+//! most 2^31 - 1 µs (35 minutes) ahead (half the range, so "already passed" is decidable). [`SystemTimer::arm_after`] refuses longer delays and
 //! clamps zero to 1 µs (a compare value equal to the current count may be missed).
 
 use crate::hal::RegisterBlock;
@@ -37,9 +37,15 @@ pub const HZ: u64 = 1_000_000;
 pub enum Error {
     /// Only compare channels 1 and 3 belong to the ARM cores.
     ChannelNotArm(u8),
-    /// The delay does not fit the 32-bit compare register (µs given).
+    /// The delay exceeds half the 32-bit compare range (µs given).
     TooFar(u64),
+    /// The counter passed every deadline written before it was checked ([`ARM_TRIES`]
+    /// times, the delay doubling each time): the timer is not armed.
+    Missed,
 }
+
+/// How often [`SystemTimer::arm_after`] re-arms a deadline the counter passed meanwhile.
+pub const ARM_TRIES: u32 = 16;
 
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -50,7 +56,10 @@ impl core::fmt::Display for Error {
                     "system timer channel {c} belongs to the VideoCore (use 1 or 3)"
                 )
             }
-            Self::TooFar(us) => write!(f, "timer delay {us} µs exceeds the 32-bit compare range"),
+            Self::TooFar(us) => write!(f, "timer delay {us} µs exceeds 2^31 - 1 µs"),
+            Self::Missed => {
+                f.write_str("system timer deadline passed before it was armed, every try")
+            }
         }
     }
 }
@@ -86,13 +95,30 @@ impl<R: RegisterBlock> SystemTimer<R> {
     }
 
     /// Raises the channel's interrupt `us` microseconds from now (0 counts as 1).
+    ///
+    /// A compare matches only on equality, so a deadline the counter passes before the
+    /// write lands (the PD preempted between reading the counter and writing the compare,
+    /// or a very short delay) would fire 2^32 µs later. After the write the counter is read
+    /// again: if it is already past the target without a match, the timer is re-armed with
+    /// twice the delay, up to [`ARM_TRIES`] times ([`Error::Missed`] after that).
     pub fn arm_after(&mut self, us: u64) -> Result<(), Error> {
         let us = us.max(1);
-        let delta = u32::try_from(us).map_err(|_| Error::TooFar(us))?;
-        let target = self.regs.read32(reg::CLO).wrapping_add(delta);
-        self.regs
-            .write32(reg::C0 + 4 * usize::from(self.channel), target);
-        Ok(())
+        let mut delta = u32::try_from(us)
+            .ok()
+            .filter(|d| *d <= i32::MAX as u32)
+            .ok_or(Error::TooFar(us))?;
+        let compare = reg::C0 + 4 * usize::from(self.channel);
+        for _ in 0..ARM_TRIES {
+            let target = self.regs.read32(reg::CLO).wrapping_add(delta);
+            self.regs.write32(compare, target);
+            let now = self.regs.read32(reg::CLO);
+            // Still ahead (within half the 32-bit range), or it already matched.
+            if (target.wrapping_sub(now) as i32) > 0 || self.matched() {
+                return Ok(());
+            }
+            delta = delta.saturating_mul(2);
+        }
+        Err(Error::Missed)
     }
 
     /// Whether the channel's compare has matched (its interrupt line is raised), without

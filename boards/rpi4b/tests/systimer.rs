@@ -117,8 +117,8 @@ fn zero_is_one_and_too_far_is_refused() {
     let mut t = t.unwrap();
     t.arm_after(0).unwrap();
     assert_eq!(m.borrow().compare[1], 1);
-    assert_eq!(t.arm_after(1 << 32), Err(Error::TooFar(1 << 32)));
-    t.arm_after(u64::from(u32::MAX)).unwrap();
+    assert_eq!(t.arm_after(1 << 31), Err(Error::TooFar(1 << 31)));
+    t.arm_after((1 << 31) - 1).unwrap();
 }
 
 #[test]
@@ -136,4 +136,27 @@ fn the_64_bit_count_is_consistent_across_a_carry() {
     let now = t.now_us();
     assert!(now >= before, "{now:#x} < {before:#x}");
     assert!(now < before + 100, "{now:#x}");
+}
+
+#[test]
+fn a_deadline_passed_before_the_write_lands_is_re_armed() {
+    // The counter moves 5 µs on every CLO read: a 1 µs deadline is already past when the
+    // compare is written. Without the re-check it would match only 2^32 µs later.
+    let (m, t) = timer(1);
+    let mut t = t.unwrap();
+    m.borrow_mut().tick_on_clo = 5;
+    t.arm_after(1).unwrap();
+    m.borrow_mut().tick_on_clo = 0;
+    // It matches within a few re-arms' worth of microseconds, not 71 minutes later.
+    m.borrow_mut().advance(100);
+    assert!(t.acknowledge(), "fires at the re-armed deadline");
+}
+
+#[test]
+fn a_counter_that_always_outruns_the_write_is_reported() {
+    let (m, t) = timer(3);
+    let mut t = t.unwrap();
+    // Far more per read than the delay can double to in ARM_TRIES tries.
+    m.borrow_mut().tick_on_clo = 1 << 16;
+    assert_eq!(t.arm_after(1), Err(Error::Missed));
 }
