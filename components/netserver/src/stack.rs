@@ -219,7 +219,8 @@ struct Net {
     local_addr: Option<IpAddr>,
     /// UDP destinations already authorized, with the index of their rule.
     flows: BTreeMap<(IpAddr, u16), usize>,
-    /// How the last inbound datagram was protected (UDP).
+    /// How the last inbound datagram was protected (UDP); for an accepted
+    /// TCP connection, the packet that opened it on the listener's rule.
     last_inbound: Option<InboundInfo>,
     /// Readiness last reported to the owner.
     readiness: u8,
@@ -1007,7 +1008,8 @@ impl<D: Device> NetServer<D> {
             // The algorithm the peer opened the connection with (the last
             // inbound packet on the listener's rule for that peer); one the
             // socket does not allow refuses the connection.
-            let used = self.peer_algorithm(owner, sock, remote.0);
+            let opened_with = self.peer_inbound(owner, sock, remote.0);
+            let used = opened_with.map(|info| from_ipsec_alg(info.algorithm));
             let disallowed = used.is_some_and(|a| !prot.algorithms.contains(a));
             let choice = match self.choose_with(remote.0, &prot, used) {
                 Ok(c) if !disallowed => Ok(c),
@@ -1060,6 +1062,10 @@ impl<D: Device> NetServer<D> {
                 Net {
                     handle: Some(*h),
                     local_addr: Some(local.0),
+                    // Bytes that arrived before the accept came on the
+                    // listener's rule: how they were protected, until the
+                    // flow rule sees a packet of its own.
+                    last_inbound: opened_with,
                     ..Net::default()
                 },
             );
@@ -1349,13 +1355,15 @@ impl<D: Device> NetServer<D> {
         } else {
             Vec::new() // end of stream
         };
-        let info = rule.and_then(|r| {
-            self.dev
-                .engine()
-                .spd
-                .get(r.handle)
-                .and_then(|e| e.stats.last_inbound)
-        });
+        let info = rule
+            .and_then(|r| {
+                self.dev
+                    .engine()
+                    .spd
+                    .get(r.handle)
+                    .and_then(|e| e.stats.last_inbound)
+            })
+            .or_else(|| self.nets.get(&sock).and_then(|n| n.last_inbound));
         Ok(Response::Data {
             data,
             from: remote,
@@ -1736,11 +1744,17 @@ impl<D: Device> NetServer<D> {
     /// The algorithm of the last protected packet from `remote` on one of
     /// the socket's rules.
     fn peer_algorithm(&self, owner: Owner, sock: SocketId, remote: IpAddr) -> Option<Algorithm> {
+        self.peer_inbound(owner, sock, remote)
+            .map(|info| from_ipsec_alg(info.algorithm))
+    }
+
+    /// The last protected packet from `remote` on one of the socket's rules.
+    fn peer_inbound(&self, owner: Owner, sock: SocketId, remote: IpAddr) -> Option<InboundInfo> {
         let cb = self.table.get(owner, sock).ok()?;
         cb.rule.as_ref()?.iter().find_map(|r| {
             let e = self.dev.engine().spd.get(r.handle)?;
             let info = e.stats.last_inbound?;
-            (from_smol(info.peer) == remote).then(|| from_ipsec_alg(info.algorithm))
+            (from_smol(info.peer) == remote).then_some(info)
         })
     }
 

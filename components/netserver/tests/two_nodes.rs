@@ -1009,3 +1009,58 @@ fn tcp_initial_sequence_numbers_follow_the_random_seed() {
         "a seed is deterministic"
     );
 }
+
+#[test]
+fn data_that_arrives_before_accept_reports_its_protection() {
+    // The client's bytes reach B while the connection is still in the
+    // listener's backlog (they are carried by the listener's rule), then B
+    // accepts and reads them: they came over ESP and must say so.
+    let mut t = Testbed::new();
+    let l = listen_b(&mut t);
+    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
+    let remote = Endpoint::new(B, 7);
+    let ctx = t.ctx(remote, ProtectionRequest::default());
+    let req = Request::Connect {
+        sock: s,
+        remote,
+        ctx,
+        credentials: vec![],
+    };
+    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
+    t.pump(50);
+    assert!(matches!(t.call_a(APP, req), Ok(Response::Connected { .. })));
+    let r = t.call_a(
+        APP,
+        Request::Send {
+            sock: s,
+            data: b"early bytes".to_vec(),
+        },
+    );
+    assert_eq!(r, Ok(Response::Sent(11)));
+    t.pump(50);
+    let acc = match t.call_b(APP, Request::Accept { sock: l }) {
+        Ok(Response::Accepted { sock, .. }) => sock,
+        other => panic!("{other:?}"),
+    };
+    match t.call_b(
+        APP,
+        Request::Recv {
+            sock: acc,
+            max_len: 100,
+        },
+    ) {
+        Ok(Response::Data {
+            data, protection, ..
+        }) => {
+            assert_eq!(data, b"early bytes");
+            assert!(protection.algorithm.is_some(), "{protection:?}");
+            assert!(protection.spi.is_some(), "{protection:?}");
+            assert_eq!(
+                protection.peer_key.as_deref(),
+                Some(KEY_A),
+                "{protection:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
