@@ -1741,13 +1741,6 @@ impl<D: Device> NetServer<D> {
         Ok(Response::Ok)
     }
 
-    /// The algorithm of the last protected packet from `remote` on one of
-    /// the socket's rules.
-    fn peer_algorithm(&self, owner: Owner, sock: SocketId, remote: IpAddr) -> Option<Algorithm> {
-        self.peer_inbound(owner, sock, remote)
-            .map(|info| from_ipsec_alg(info.algorithm))
-    }
-
     /// The last protected packet from `remote` on one of the socket's rules.
     fn peer_inbound(&self, owner: Owner, sock: SocketId, remote: IpAddr) -> Option<InboundInfo> {
         let cb = self.table.get(owner, sock).ok()?;
