@@ -17,8 +17,6 @@ const SYS_REPLY_RECV: i64 = -2;
 const SYS_NB_SEND_RECV: i64 = -3;
 const SYS_SEND: i64 = -5;
 const SYS_RECV: i64 = -7;
-#[allow(dead_code)]
-const SYS_WAIT: i64 = -9;
 #[cfg(sel4_config_debug)]
 const SYS_DEBUG_PUT_CHAR: i64 = -12;
 
@@ -146,26 +144,6 @@ pub(crate) fn nb_send_recv(
         );
     }
     (badge, out_info, [m0, m1, m2, m3])
-}
-
-/// seL4_Wait(src) on a notification: returns the badge (the signalled bits).
-#[allow(dead_code)] // seL4_Wait: kept for notification-only waits
-pub(crate) fn wait(src: u64) -> u64 {
-    let badge;
-    // SAFETY: Wait on a notification only returns registers.
-    unsafe {
-        asm!("svc #0",
-            in("x7") SYS_WAIT,
-            inout("x0") src => badge,
-            out("x1") _,
-            out("x2") _,
-            out("x3") _,
-            out("x4") _,
-            out("x5") _,
-            options(nostack),
-        );
-    }
-    badge
 }
 
 /// seL4_DebugPutChar: only in debug kernels (elsewhere this system call
