@@ -10,14 +10,11 @@
 //! - `plain`: waits for `client`, then asks for a connection while the
 //!   trust PD hangs: refused, not hung.
 
+use crate::app::{App, RPC_MAX};
 use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
 use netserver::testbed::{apps_a, network, sas, A, B};
-use netserver_api::{
-    Endpoint, Error, ProtectionRequest, Proto, Request, Response, SecurityContext, MAX_MESSAGE,
-};
+use netserver_api::{Endpoint, Proto, Request, Response};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const RPC_MAX: usize = MAX_MESSAGE + 1024;
 
 pub(crate) struct Pd;
 
@@ -72,66 +69,39 @@ impl Handler for Pd {
     }
 }
 
-struct App {
-    rpc: ipc::rpc::Client<RPC_MAX>,
-    nonce: u128,
+/// The app of this PD (its buf_0 must be mapped), nonces from its pid.
+fn app() -> App {
+    App::open(
+        u128::from(std::process::id()) << 64,
+        Duration::from_secs(10),
+    )
+    .expect("buf_0")
 }
 
-impl App {
-    fn new() -> App {
-        let buf = MemoryRegion::by_name("buf_0").expect("buf_0");
-        App {
-            rpc: ipc::rpc::Client::new(Channel::new(0), buf),
-            nonce: u128::from(std::process::id()) << 64,
-        }
+fn socket(app: &App, proto: Proto) -> u32 {
+    match app.call(&Request::Socket { proto }) {
+        Ok(Response::Socket(s)) => s,
+        other => panic!("socket: {other:?}"),
     }
+}
 
-    fn call(&self, req: &Request) -> Result<Response, Error> {
-        self.rpc
-            .call::<_, Result<Response, Error>>(req)
-            .unwrap_or(Err(Error::Protocol))
-    }
+/// Time since the first reading (the test PDs' monotonic clock).
+pub(crate) fn uptime() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
 
-    /// Retries while the call would block, waiting for the netserver's
-    /// notification in between (bounded).
-    fn wait_call(&self, req: &Request) -> Result<Response, Error> {
-        let start = Instant::now();
-        loop {
-            match self.call(req) {
-                Err(Error::WouldBlock) if start.elapsed() < Duration::from_secs(10) => {
-                    microkit::wait_notified(ChannelSet::from_bits(1));
-                }
-                r => return r,
-            }
-        }
-    }
-
-    fn ctx(&mut self, remote: Endpoint) -> SecurityContext {
-        self.nonce += 1;
-        SecurityContext {
-            local: Endpoint::ANY,
-            remote,
-            issued: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            nonce: self.nonce.to_le_bytes(),
-            protection: ProtectionRequest::default(),
-            signature: vec![],
-        }
-    }
-
-    fn socket(&self, proto: Proto) -> u32 {
-        match self.call(&Request::Socket { proto }) {
-            Ok(Response::Socket(s)) => s,
-            other => panic!("socket: {other:?}"),
-        }
-    }
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn client() {
-    let mut app = App::new();
+    let mut app = app();
     let remote = Endpoint::new(B, 7);
-    let u = app.socket(Proto::Udp);
+    let u = socket(&app, Proto::Udp);
     let ctx = app.ctx(remote);
     let r = app.call(&Request::SendTo {
         sock: u,
@@ -156,7 +126,7 @@ fn client() {
         ),
         other => debug_println!("udp recvfrom: {other:?}"),
     }
-    let t = app.socket(Proto::Tcp);
+    let t = socket(&app, Proto::Tcp);
     let ctx = app.ctx(remote);
     let r = app.wait_call(&Request::Connect {
         sock: t,
@@ -195,9 +165,9 @@ fn client() {
 }
 
 fn other() {
-    let mut app = App::new();
+    let mut app = app();
     let remote = Endpoint::new(B, 7);
-    let t = app.socket(Proto::Tcp);
+    let t = socket(&app, Proto::Tcp);
     let ctx = app.ctx(remote);
     let r = app.call(&Request::Connect {
         sock: t,
@@ -221,9 +191,9 @@ fn other() {
 
 fn plain() {
     microkit::wait_notified(ChannelSet::from_bits(1 << 2));
-    let mut app = App::new();
+    let mut app = app();
     let remote = Endpoint::new(B, 7);
-    let t = app.socket(Proto::Tcp);
+    let t = socket(&app, Proto::Tcp);
     let ctx = app.ctx(remote);
     let start = Instant::now();
     let r = app.call(&Request::Connect {
@@ -248,12 +218,12 @@ fn bench() -> Option<usize> {
 /// N connects to B:`port`, each until established, then closed; prints
 /// the median and mean latency in µs.
 fn bench_connects(who: &str, port: u16, n: usize) {
-    let mut app = App::new();
+    let mut app = app();
     let remote = Endpoint::new(B, port);
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
         let t0 = Instant::now();
-        let t = app.socket(Proto::Tcp);
+        let t = socket(&app, Proto::Tcp);
         let ctx = app.ctx(remote);
         let r = app.wait_call(&Request::Connect {
             sock: t,
@@ -278,9 +248,9 @@ fn bench_connects(who: &str, port: u16, n: usize) {
 /// (real policyrepo, trust and bundle; no node B needed): each asks for
 /// its connection and prints the outcome and the refusal reason.
 fn real(who: &str) {
-    let mut app = App::new();
+    let mut app = app();
     let remote = Endpoint::new(B, 7);
-    let t = app.socket(Proto::Tcp);
+    let t = socket(&app, Proto::Tcp);
     let mut ctx = app.ctx(remote);
     if who == "lowball" {
         ctx.protection.level = Some(netserver_api::Level::Use);
@@ -339,8 +309,8 @@ fn real(who: &str) {
 
 /// Node B's `echo` (VETTED_REAL): TCP port 7, one connection at a time.
 fn echo() {
-    let mut app = App::new();
-    let l = app.socket(Proto::Tcp);
+    let mut app = app();
+    let l = socket(&app, Proto::Tcp);
     let ctx = app.ctx(Endpoint::ANY);
     let r = app.call(&Request::Bind {
         sock: l,

@@ -4,16 +4,18 @@
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
-#[cfg(target_os = "none")]
 extern crate alloc;
 
+mod app;
 #[cfg(not(target_os = "none"))]
-mod host;
+#[path = "host.rs"]
+mod platform;
 #[cfg(target_os = "none")]
-mod sel4;
+#[path = "sel4.rs"]
+mod platform;
 
 #[cfg(not(target_os = "none"))]
-microkit::protection_domain!(host::init);
+microkit::protection_domain!(platform::init);
 
 #[cfg(target_os = "none")]
-microkit::protection_domain!(sel4::init, stack_size = 0x40000, heap_size = 0x40_0000);
+microkit::protection_domain!(platform::init, stack_size = 0x40000, heap_size = 0x40_0000);

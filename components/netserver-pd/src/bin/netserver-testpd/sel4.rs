@@ -9,16 +9,13 @@
 //! - `client`: UDP and TCP echo through node B over ESP, printing what it
 //!   gets, then `testpd client: done`.
 
+use crate::app::{App, RPC_MAX};
 use alloc::string::String;
 use alloc::vec;
 use core::time::Duration;
 use microkit::{debug_println, Channel, ChannelSet, Handler, MemoryRegion, MessageInfo};
 use netserver::testbed::{apps_a, network, sas, A, B};
-use netserver_api::{
-    Endpoint, Error, ProtectionRequest, Proto, Request, Response, SecurityContext, MAX_MESSAGE,
-};
-
-const RPC_MAX: usize = MAX_MESSAGE + 1024;
+use netserver_api::{Endpoint, Proto, Request, Response};
 
 microkit::memory_region_symbol!(buf_0, size = 0x20000);
 // (unused: lets the testpd stand in for a demo app that maps its repository buffer)
@@ -64,68 +61,36 @@ impl Handler for Pd {
     }
 }
 
-struct App {
-    rpc: ipc::rpc::Client<RPC_MAX>,
-    nonce: u128,
+fn socket(app: &App, proto: Proto) -> Option<u32> {
+    match app.call(&Request::Socket { proto }) {
+        Ok(Response::Socket(s)) => Some(s),
+        other => {
+            debug_println!("testpd client: socket: {other:?}");
+            None
+        }
+    }
 }
 
-impl App {
-    fn call(&self, req: &Request) -> Result<Response, Error> {
-        self.rpc
-            .call::<_, Result<Response, Error>>(req)
-            .unwrap_or(Err(Error::Protocol))
-    }
+/// Time since boot.
+pub(crate) fn uptime() -> Duration {
+    microkit::sel4::uptime()
+}
 
-    /// Retries while the call would block, waiting for the netserver's
-    /// notification in between (at most 20 s).
-    fn wait_call(&self, req: &Request) -> Result<Response, Error> {
-        let start = microkit::sel4::uptime();
-        loop {
-            match self.call(req) {
-                Err(Error::WouldBlock)
-                    if microkit::sel4::uptime() - start < Duration::from_secs(20) =>
-                {
-                    microkit::wait_notified(ChannelSet::from_bits(1));
-                }
-                r => return r,
-            }
-        }
-    }
-
-    fn ctx(&mut self, remote: Endpoint) -> SecurityContext {
-        self.nonce += 1;
-        SecurityContext {
-            local: Endpoint::ANY,
-            remote,
-            issued: microkit::sel4::unix_time(),
-            nonce: self.nonce.to_le_bytes(),
-            protection: ProtectionRequest::default(),
-            signature: vec![],
-        }
-    }
-
-    fn socket(&self, proto: Proto) -> Option<u32> {
-        match self.call(&Request::Socket { proto }) {
-            Ok(Response::Socket(s)) => Some(s),
-            other => {
-                debug_println!("testpd client: socket: {other:?}");
-                None
-            }
-        }
-    }
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    microkit::sel4::unix_time()
 }
 
 fn client() {
-    let Ok(buf) = MemoryRegion::by_name("buf_0") else {
+    let Some(mut app) = App::open(
+        u128::from(microkit::sel4::counter().0) << 32,
+        Duration::from_secs(20),
+    ) else {
         debug_println!("testpd client: no buf_0");
         return;
     };
-    let mut app = App {
-        rpc: ipc::rpc::Client::new(Channel::new(0), buf),
-        nonce: u128::from(microkit::sel4::counter().0) << 32,
-    };
     let remote = Endpoint::new(B, 7);
-    let Some(u) = app.socket(Proto::Udp) else {
+    let Some(u) = socket(&app, Proto::Udp) else {
         return;
     };
     let ctx = app.ctx(remote);
@@ -151,7 +116,7 @@ fn client() {
         ),
         other => debug_println!("testpd client: udp recvfrom: {other:?}"),
     }
-    let Some(t) = app.socket(Proto::Tcp) else {
+    let Some(t) = socket(&app, Proto::Tcp) else {
         return;
     };
     let ctx = app.ctx(remote);
