@@ -4,7 +4,7 @@
 use netserver::stack::Audit;
 use netserver::testbed::{Testbed, A, APP, B, KEY_A, KEY_B, OTHER, PLAIN};
 use netserver_api::{
-    AlgSet, Algorithm, Endpoint, Error, Level, ProtectionRequest, Proto, Refusal, Request,
+    AlgSet, Algorithm, Endpoint, Error, IpAddr, Level, ProtectionRequest, Proto, Refusal, Request,
     Response, SockOpt, SockOptValue, SocketId,
 };
 
@@ -43,10 +43,11 @@ fn listen_b(t: &mut Testbed) -> SocketId {
     l
 }
 
-/// Node A's `client` connects to B:7; returns (A's socket, B's accepted socket).
-fn connect(t: &mut Testbed, listener: SocketId, prot: ProtectionRequest) -> (SocketId, SocketId) {
+/// Node A's `client` opens a TCP connection to `remote` (not yet accepted
+/// on B): the connect would block, the handshake runs, the retry reports it
+/// connected from the returned local address.
+fn open_a(t: &mut Testbed, remote: Endpoint, prot: ProtectionRequest) -> (SocketId, IpAddr) {
     let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
-    let remote = Endpoint::new(B, 7);
     let ctx = t.ctx(remote, prot);
     let req = Request::Connect {
         sock: s,
@@ -56,11 +57,17 @@ fn connect(t: &mut Testbed, listener: SocketId, prot: ProtectionRequest) -> (Soc
     };
     assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
     t.pump(50);
-    let now = t.now;
     match t.call_a(APP, req) {
-        Ok(Response::Connected { local, .. }) => assert_eq!(local.addr, Some(A)),
+        Ok(Response::Connected { local, .. }) => (s, local.addr.expect("a local address")),
         other => panic!("{other:?}"),
     }
+}
+
+/// Node A's `client` connects to B:7; returns (A's socket, B's accepted socket).
+fn connect(t: &mut Testbed, listener: SocketId, prot: ProtectionRequest) -> (SocketId, SocketId) {
+    let (s, local) = open_a(t, Endpoint::new(B, 7), prot);
+    assert_eq!(local, A);
+    let now = t.now;
     let acc = match t
         .b
         .handle(&mut t.auth_b, APP, Request::Accept { sock: listener }, now)
@@ -905,22 +912,9 @@ fn tcp_over_esp_on_ipv6() {
     use netserver::testbed::{A6, B6};
     let mut t = Testbed::new();
     let l = listen_b(&mut t);
-    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
-    let remote = Endpoint::new(B6, 7);
-    let ctx = t.ctx(remote, ProtectionRequest::default());
-    let req = Request::Connect {
-        sock: s,
-        remote,
-        ctx,
-        credentials: vec![],
-    };
-    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
-    t.pump(50);
+    let (s, local) = open_a(&mut t, Endpoint::new(B6, 7), ProtectionRequest::default());
+    assert_eq!(local, A6);
     let now = t.now;
-    match t.call_a(APP, req) {
-        Ok(Response::Connected { local, .. }) => assert_eq!(local.addr, Some(A6)),
-        other => panic!("{other:?}"),
-    }
     let acc = match t
         .b
         .handle(&mut t.auth_b, APP, Request::Accept { sock: l }, now)
@@ -1017,18 +1011,8 @@ fn data_that_arrives_before_accept_reports_its_protection() {
     // accepts and reads them: they came over ESP and must say so.
     let mut t = Testbed::new();
     let l = listen_b(&mut t);
-    let s = sock(t.call_a(APP, Request::Socket { proto: Proto::Tcp }));
-    let remote = Endpoint::new(B, 7);
-    let ctx = t.ctx(remote, ProtectionRequest::default());
-    let req = Request::Connect {
-        sock: s,
-        remote,
-        ctx,
-        credentials: vec![],
-    };
-    assert_eq!(t.call_a(APP, req.clone()), Err(Error::WouldBlock));
-    t.pump(50);
-    assert!(matches!(t.call_a(APP, req), Ok(Response::Connected { .. })));
+    let (s, local) = open_a(&mut t, Endpoint::new(B, 7), ProtectionRequest::default());
+    assert_eq!(local, A);
     let r = t.call_a(
         APP,
         Request::Send {
